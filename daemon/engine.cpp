@@ -1,0 +1,75 @@
+#include "daemon/engine.hpp"
+
+#include "reconcilers/installed_versions.hpp"
+
+#include <botan/auto_rng.h>
+#include <botan/hex.h>
+
+namespace mitigd {
+
+std::string new_run_id() {
+  Botan::AutoSeeded_RNG rng;
+  return state::utc_now_text() + "-" + Botan::hex_encode(rng.random_vec(4), false);
+}
+
+Engine::Engine(Config config, CommandRunner& runner, Prober& prober)
+    : config_(std::move(config)), runner_(runner), prober_(prober) {}
+
+Result<void> Engine::load() {
+  auto inventory = load_inventory(config_.inventory);
+  if (!inventory) return inventory.error();
+  auto policy = load_policy_dir(config_.policy_dir, inventory->host);
+  if (!policy) return policy.error();
+  auto manifests = feed::load_manifest_dir(config_.manifests_dir);
+  if (!manifests) return manifests.error();
+  inputs_ = Inputs{std::move(*inventory), std::move(*policy), std::move(*manifests)};
+  web_.reset();
+  web_driver_.reset();
+  if (inputs_->inventory.web_server) {
+    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_);
+    web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);
+  }
+  return {};
+}
+
+std::vector<Reconciler*> Engine::reconcilers() {
+  std::vector<Reconciler*> out;
+  if (web_) out.push_back(web_.get());
+  return out;
+}
+
+std::map<std::string, const Manifest*> Engine::manifests_by_id() const {
+  std::map<std::string, const Manifest*> out;
+  for (const Manifest& m : inputs_->manifests.manifests) out[m.id] = &m;
+  return out;
+}
+
+std::vector<Decision> Engine::decide(state::Store& store, SysSeconds now) {
+  DesiredInputs in;
+  in.manifests = &inputs_->manifests.manifests;
+  in.policy = &inputs_->policy;
+  in.inventory = &inputs_->inventory;
+  in.installed = read_installed_versions(inputs_->inventory, runner_);
+  in.now = now;
+  for (const auto& r : store.ledger()) in.in_ledger[r.mitigation_id] = r.revision;
+  for (const auto& f : store.failures()) {
+    in.failures[f.mitigation_id] = {f.revision, f.attempts, SysSeconds{std::chrono::seconds(f.retry_after)}, f.permanent, f.reason};
+  }
+  return evaluate_desired(in);
+}
+
+Plan Engine::plan(state::Store& store, SysSeconds now) {
+  auto decisions = decide(store, now);
+  auto ledger = store.ledger();
+  ObservedState observed = observe_all(reconcilers(), ledger, manifests_by_id());
+  return make_plan(std::move(decisions), observed, ledger, inputs_->inventory, inputs_->policy.mode());
+}
+
+ApplyOutcome Engine::apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor) {
+  ApplyContext ctx{store, reconcilers(), inputs_->inventory, inputs_->inventory.web_server ? &prober_ : nullptr,
+                   run_id, actor, [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); }};
+  if (web_driver_) web_driver_->remove_leftovers();
+  return apply_plan(plan, manifests_by_id(), ctx);
+}
+
+}  // namespace mitigd

@@ -1,0 +1,51 @@
+#pragma once
+// One reconcile, shared by mitigctl (plan, apply) and mitigd (every trigger): load the inputs,
+// evaluate the desired state, observe, plan, and, when asked, apply exactly that plan.
+// Inputs are loaded all or nothing: when a file is bad, the last good inputs stay in force.
+#include "daemon/config.hpp"
+#include "feed/manifest_source.hpp"
+#include "policies/desired.hpp"
+#include "reconcilers/applier.hpp"
+#include "reconcilers/command_runner.hpp"
+#include "reconcilers/web_driver.hpp"
+#include "reconcilers/web_reconciler.hpp"
+
+#include <memory>
+#include <optional>
+
+namespace mitigd {
+
+struct Inputs {
+  Inventory inventory;
+  Policy policy;
+  feed::ManifestSet manifests;
+};
+
+class Engine {
+ public:
+  Engine(Config config, CommandRunner& runner, Prober& prober);
+
+  // Reloads inventory, policy and manifests. On error the previous inputs stay (if any).
+  Result<void> load();
+  bool loaded() const { return inputs_.has_value(); }
+  const Inputs& inputs() const { return *inputs_; }
+  const Config& config() const { return config_; }
+
+  std::vector<Decision> decide(state::Store& store, SysSeconds now);
+  Plan plan(state::Store& store, SysSeconds now);
+  ApplyOutcome apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor);
+  std::map<std::string, const Manifest*> manifests_by_id() const;
+  std::vector<Reconciler*> reconcilers();
+
+ private:
+  Config config_;
+  CommandRunner& runner_;
+  Prober& prober_;
+  std::optional<Inputs> inputs_;
+  std::unique_ptr<web::ConfigDirDriver> web_driver_;
+  std::unique_ptr<WebRulesReconciler> web_;
+};
+
+std::string new_run_id();
+
+}  // namespace mitigd

@@ -1,0 +1,65 @@
+#pragma once
+// Desired state: a pure function of manifests, policy, inventory, installed versions, the ledger's
+// ids and recorded failures, at one reference time. No I/O here.
+#include "policies/inventory.hpp"
+#include "policies/manifest.hpp"
+#include "policies/policy.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mitigd {
+
+enum class Status { applicable, blocked, disabled, not_applicable, superseded, expired, withdrawn, failed };
+const char* to_string(Status status);
+
+// What the planner should do with a mitigation.
+enum class Want {
+  present,  // apply, repair drift
+  absent,   // revert whatever the ledger holds
+  hold,     // leave as it is: neither apply nor revert (auto_revert off, failure backoff, unknown version)
+};
+const char* to_string(Want want);
+
+struct InstalledVersion {
+  std::optional<std::string> version;  // empty: not installed, or unknown when `error` is set
+  std::string source;                  // where it was read, for the reasons
+  std::string error;                   // why it could not be read
+};
+
+struct FailureRecord {
+  std::int64_t revision = 0;
+  int attempts = 0;
+  SysSeconds retry_after{};
+  bool permanent = false;
+  std::string reason;
+};
+
+struct DesiredInputs {
+  const std::vector<Manifest>* manifests = nullptr;
+  const Policy* policy = nullptr;
+  const Inventory* inventory = nullptr;
+  std::map<std::string, InstalledVersion> installed;  // by product name
+  std::map<std::string, std::int64_t> in_ledger;      // mitigation id -> applied revision
+  std::map<std::string, FailureRecord> failures;      // by mitigation id
+  SysSeconds now{};
+};
+
+struct Decision {
+  std::string id;
+  std::int64_t revision = 0;          // of the manifest, or of the ledger when withdrawn
+  const Manifest* manifest = nullptr;  // null when withdrawn
+  Status status = Status::applicable;
+  Want want = Want::present;
+  std::vector<std::size_t> active_actions;  // actions that have a target on this server
+  std::vector<std::string> reasons;         // the decision chain, in the order checked
+  std::string summary;                      // the deciding reason, one line
+  std::string superseded_by;                // installed version, when superseded
+};
+
+// One decision per manifest and per ledger id without a manifest; sorted by id.
+std::vector<Decision> evaluate_desired(const DesiredInputs& in);
+
+}  // namespace mitigd

@@ -1,0 +1,415 @@
+#include "policies/manifest.hpp"
+
+#include "policies/json_input.hpp"
+#include "policies/limits.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace mitigd {
+namespace json = boost::json;
+using json_input::ObjectReader;
+using json_input::fail_at;
+using json_input::index_path;
+
+const char* to_string(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::rewrite_rule: return "rewrite_rule";
+    case ActionKind::response_header: return "response_header";
+    case ActionKind::disable_service: return "disable_service";
+    case ActionKind::disable_app_pool: return "disable_app_pool";
+    case ActionKind::disable_vdir: return "disable_vdir";
+  }
+  return "?";
+}
+
+bool is_valid_mitigation_id(std::string_view id) {
+  if (id.empty() || id.size() > 32 || !std::isalpha(static_cast<unsigned char>(id[0]))) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string name_problem(std::string_view name, std::size_t max_bytes) {
+  if (name.empty()) return "a non-empty name";
+  if (name.size() > max_bytes) return "a name of at most " + std::to_string(max_bytes) + " bytes";
+  for (char c : name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || std::string_view("\"'`\\{};$#%").find(c) != std::string_view::npos) {
+      return "a name of printable ASCII without any of \" ' ` \\ { } ; $ # % (found '" +
+             std::string(1, c) + "')";
+    }
+  }
+  return {};
+}
+
+std::string scope_problem(std::string_view scope) {
+  if (scope.empty() || scope.front() != '/') return "a URL prefix starting with '/' such as \"/owa/\"";
+  if (scope.size() > 256) return "a URL prefix of at most 256 bytes";
+  for (char c : scope) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' ||
+          c == '-' || c == '~')) {
+      return "a URL prefix of letters, digits and / . _ - ~ (found '" + std::string(1, c) + "')";
+    }
+  }
+  if (scope.find("//") != std::string_view::npos || scope.find("/./") != std::string_view::npos ||
+      scope.find("/../") != std::string_view::npos || scope.ends_with("/..") ||
+      scope.ends_with("/.")) {
+    return "a normalised URL prefix (no empty, '.' or '..' segments)";
+  }
+  return {};
+}
+
+std::string header_name_problem(std::string_view name) {
+  if (name.empty() || name.size() > 64) return "a header name of 1 to 64 characters";
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) {
+      return "a header name of letters, digits and '-' (found '" + std::string(1, c) + "')";
+    }
+  }
+  return {};
+}
+
+std::string header_value_problem(std::string_view value) {
+  if (value.size() > limits::kHeaderValueBytes) {
+    return "a header value of at most " + std::to_string(limits::kHeaderValueBytes) + " bytes";
+  }
+  for (char c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    // `$` and `%` are variables in nginx and format specifiers in Apache; quotes and backslashes
+    // would end or escape the quoted config string.
+    if (u < 0x20 || u > 0x7e || std::string_view("\"`\\{}$%").find(c) != std::string_view::npos) {
+      return "a header value of printable ASCII without \" ` \\ { } $ % (found '" +
+             std::string(1, c) + "')";
+    }
+  }
+  return {};
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+void check(const std::string& problem, const std::string& file, const std::string& path) {
+  if (!problem.empty()) fail_at(file, path, problem);
+}
+
+RuleInput parse_input(const std::string& text, const std::string& file, const std::string& path) {
+  if (text == "request_uri") return {InputKind::request_uri, {}};
+  if (text == "path") return {InputKind::path, {}};
+  if (text == "query") return {InputKind::query, {}};
+  if (text == "method") return {InputKind::method, {}};
+  if (text == "cookie") return {InputKind::cookie, {}};
+  if (text.starts_with("header:")) {
+    std::string name = text.substr(7);
+    check(header_name_problem(name), file, path);
+    if (lower(name) == "cookie") return {InputKind::cookie, {}};
+    return {InputKind::header, lower(name)};
+  }
+  if (text.starts_with("cookie:")) {
+    std::string name = text.substr(7);
+    check(header_name_problem(name), file, path);
+    return {InputKind::cookie_named, lower(name)};
+  }
+  fail_at(file, path,
+          "one of request_uri, path, query, method, cookie, header:NAME, cookie:NAME (got \"" +
+              text + "\")");
+}
+
+Pattern compile_pattern(const std::string& source, bool case_sensitive, const std::string& file,
+                        const std::string& path, const std::string& context) {
+  auto compiled = Pattern::compile(source, case_sensitive);
+  if (!compiled) fail_at(file, path, compiled.error().message + " (" + context + ")");
+  return std::move(*compiled);
+}
+
+Condition parse_condition(const json::value& v, const std::string& file, const std::string& path,
+                          const std::string& context) {
+  ObjectReader r(v, file, path);
+  Condition c;
+  c.input = parse_input(r.string("input", 80), file, r.child_path("input"));
+  c.decode = r.boolean("decode", false);
+  if (c.decode && (c.input.kind == InputKind::path || c.input.kind == InputKind::method)) {
+    r.fail("decode", "no decode for \"" + to_string(c.input) +
+                         "\" (path is already decoded and normalised; method is never encoded)");
+  }
+  c.negate = r.boolean("negate", false);
+  bool case_sensitive = false;
+  if (auto cs = r.optional_string("case", 16)) {
+    if (*cs == "sensitive") {
+      case_sensitive = true;
+    } else if (*cs != "insensitive") {
+      r.fail("case", "\"sensitive\" or \"insensitive\"");
+    }
+  }
+  c.pattern = compile_pattern(r.string("pattern", limits::kPatternBytes), case_sensitive, file,
+                              r.child_path("pattern"), context);
+  r.finish();
+  return c;
+}
+
+RuleResponse parse_response(const json::value& v, const std::string& file, const std::string& path) {
+  RuleResponse resp;
+  if (const json::string* s = v.if_string()) {
+    if (*s == "abort") return {RuleResponse::Kind::abort, 444};
+    if (*s == "deny") return {RuleResponse::Kind::deny, 403};
+  } else if (v.is_object()) {
+    ObjectReader r(v, file, path);
+    resp.kind = RuleResponse::Kind::status;
+    resp.status = static_cast<int>(r.integer("status", 400, 599));
+    r.finish();
+    return resp;
+  }
+  fail_at(file, path, "\"abort\", \"deny\" or {\"status\": 400..599}");
+}
+
+Action parse_action(const json::value& v, const std::string& file, const std::string& path,
+                    const std::string& id, std::size_t index) {
+  ObjectReader r(v, file, path);
+  Action a;
+  std::string kind = r.string("kind", 32);
+  if (kind == "rewrite_rule") {
+    a.kind = ActionKind::rewrite_rule;
+  } else if (kind == "response_header") {
+    a.kind = ActionKind::response_header;
+  } else if (kind == "disable_service") {
+    a.kind = ActionKind::disable_service;
+  } else if (kind == "disable_app_pool") {
+    a.kind = ActionKind::disable_app_pool;
+  } else if (kind == "disable_vdir") {
+    a.kind = ActionKind::disable_vdir;
+  } else {
+    r.fail("kind",
+           "one of rewrite_rule, response_header, disable_service, disable_app_pool, disable_vdir");
+  }
+  a.name = r.optional_string("name", limits::kNameBytes).value_or(kind + " " + std::to_string(index));
+  check(name_problem(a.name, limits::kNameBytes), file, r.child_path("name"));
+  std::string context = "mitigation " + id + ", action \"" + a.name + "\"";
+
+  auto read_scope = [&] {
+    if (auto scope = r.optional_string("scope", 256)) {
+      check(scope_problem(*scope), file, r.child_path("scope"));
+      a.scope = *scope;
+    }
+  };
+  auto read_status = [&](int fallback) {
+    if (r.optional("status")) return static_cast<int>(r.integer("status", 400, 599));
+    return fallback;
+  };
+
+  switch (a.kind) {
+    case ActionKind::rewrite_rule: {
+      read_scope();
+      RewriteRule rule;
+      const json::array& when =
+          json_input::as_array(r.required("when"), file, r.child_path("when"), limits::kConditions);
+      if (when.empty()) r.fail("when", "at least one condition");
+      for (std::size_t i = 0; i < when.size(); ++i) {
+        rule.when.push_back(parse_condition(when[i], file, index_path(r.child_path("when"), i), context));
+      }
+      rule.respond = parse_response(r.required("respond"), file, r.child_path("respond"));
+      a.detail = std::move(rule);
+      break;
+    }
+    case ActionKind::response_header: {
+      read_scope();
+      ResponseHeaderEdit edit;
+      edit.content_type = compile_pattern(r.optional_string("content_type", 256).value_or("."), false,
+                                          file, r.child_path("content_type"), context);
+      edit.header = r.string("header", 64);
+      check(header_name_problem(edit.header), file, r.child_path("header"));
+      auto append = r.optional_string("append", limits::kHeaderValueBytes);
+      auto set = r.optional_string("set", limits::kHeaderValueBytes);
+      if (append.has_value() == set.has_value()) r.fail("append", "exactly one of \"append\" or \"set\"");
+      edit.mode = append ? ResponseHeaderEdit::Mode::append : ResponseHeaderEdit::Mode::set;
+      edit.value = append ? *append : *set;
+      check(header_value_problem(edit.value), file, r.child_path(append ? "append" : "set"));
+      if (edit.value.empty()) r.fail(append ? "append" : "set", "a non-empty header value");
+      a.detail = std::move(edit);
+      break;
+    }
+    case ActionKind::disable_service: {
+      DisableService d;
+      d.service = r.string("service", 128);
+      check(name_problem(d.service, 128), file, r.child_path("service"));
+      if (auto mask = r.optional_string("mask", 16)) {
+        if (*mask == "persistent") {
+          d.persistent = true;
+        } else if (*mask != "runtime") {
+          r.fail("mask", "\"runtime\" or \"persistent\"");
+        }
+      }
+      a.detail = std::move(d);
+      break;
+    }
+    case ActionKind::disable_app_pool: {
+      DisableAppPool d;
+      d.app_pool = r.string("app_pool", 128);
+      check(name_problem(d.app_pool, 128), file, r.child_path("app_pool"));
+      d.status = read_status(503);
+      a.detail = std::move(d);
+      break;
+    }
+    case ActionKind::disable_vdir: {
+      DisableVdir d;
+      d.vdir = r.string("vdir", 128);
+      check(name_problem(d.vdir, 128), file, r.child_path("vdir"));
+      d.status = read_status(503);
+      a.detail = std::move(d);
+      break;
+    }
+  }
+  r.finish();
+  return a;
+}
+
+Probe parse_probe(const json::value& v, const std::string& file, const std::string& path) {
+  ObjectReader r(v, file, path);
+  Probe p;
+  ObjectReader req(r.required("request"), file, r.child_path("request"));
+  p.request.method = req.optional_string("method", 16).value_or("GET");
+  if (p.request.method.empty() ||
+      !std::all_of(p.request.method.begin(), p.request.method.end(),
+                   [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    req.fail("method", "an upper-case HTTP method such as GET or POST");
+  }
+  p.request.target = req.string("target", limits::kTargetBytes);
+  if (p.request.target.empty() || p.request.target.front() != '/' ||
+      !std::all_of(p.request.target.begin(), p.request.target.end(),
+                   [](char c) { return c > 0x20 && c < 0x7f; })) {
+    req.fail("target", "a request target starting with '/' without spaces or control characters");
+  }
+  if (const json::value* headers = req.optional("headers")) {
+    const json::object* obj = headers->if_object();
+    if (!obj) req.fail("headers", "an object of header name to value");
+    if (obj->size() > limits::kProbeHeaders) req.fail("headers", "at most 32 headers");
+    for (const auto& kv : *obj) {
+      std::string hp = json_input::key_path(req.child_path("headers"), kv.key());
+      check(header_name_problem(kv.key()), file, hp);
+      std::string value = json_input::as_string(kv.value(), file, hp, limits::kHeaderValueBytes);
+      if (!json_input::is_single_line(value)) fail_at(file, hp, "a header value on one line");
+      p.request.headers.emplace_back(std::string(kv.key()), value);
+    }
+  }
+  req.finish();
+  std::string expect = r.string("expect", 16);
+  if (expect == "blocked") {
+    p.expect = Probe::Expect::blocked;
+  } else if (expect == "passed") {
+    p.expect = Probe::Expect::passed;
+  } else {
+    r.fail("expect", "\"blocked\" or \"passed\"");
+  }
+  r.finish();
+  return p;
+}
+
+std::string read_version(ObjectReader& r, std::string_view key, VersionScheme scheme) {
+  std::string v = r.string(key, 256);
+  std::string problem = version_syntax_problem(scheme, v);
+  if (!problem.empty()) {
+    r.fail(key, std::string("a ") + to_string(scheme) + " version, not " + problem);
+  }
+  return v;
+}
+
+Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc) {
+  ObjectReader r(doc, file, "");
+  Manifest m;
+  m.source = file;
+  r.integer("schema", 1, 1);
+  m.id = r.string("id", 32);
+  if (!is_valid_mitigation_id(m.id)) {
+    r.fail("id", "an id of 1 to 32 letters, digits, '.', '_' or '-', starting with a letter");
+  }
+  m.revision = r.integer("revision", 1, 2147483647);
+  m.title = r.string("title", limits::kTitleBytes);
+  if (m.title.empty()) r.fail("title", "a non-empty title");
+  m.description = r.optional_string("description", limits::kDescriptionBytes).value_or("");
+  if (const json::value* cves = r.optional("cves")) {
+    const json::array& arr = json_input::as_array(*cves, file, r.child_path("cves"), limits::kCves);
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      std::string cve = json_input::as_string(arr[i], file, index_path(r.child_path("cves"), i), 32);
+      bool ok = cve.size() >= 13 && cve.starts_with("CVE-") && cve[8] == '-' &&
+                std::all_of(cve.begin() + 4, cve.begin() + 8, ::isdigit) &&
+                std::all_of(cve.begin() + 9, cve.end(), ::isdigit);
+      if (!ok) json_input::fail_at(file, index_path(r.child_path("cves"), i), "a CVE id such as CVE-2022-41040");
+      m.cves.push_back(cve);
+    }
+  }
+  m.severity = r.optional_string("severity", 16).value_or("unknown");
+  if (m.severity != "low" && m.severity != "medium" && m.severity != "high" &&
+      m.severity != "critical" && m.severity != "unknown") {
+    r.fail("severity", "one of low, medium, high, critical");
+  }
+  {
+    ObjectReader ar(r.required("applies_to"), file, r.child_path("applies_to"));
+    m.applies_to.product = ar.string("product", 64);
+    check(name_problem(m.applies_to.product, 64), file, ar.child_path("product"));
+    auto scheme = parse_version_scheme(ar.optional_string("scheme", 16).value_or("dotted"));
+    if (!scheme) ar.fail("scheme", scheme.error().message);
+    m.applies_to.scheme = *scheme;
+    if (ar.optional("min")) m.applies_to.min = read_version(ar, "min", *scheme);
+    if (ar.optional("fixed_in")) m.applies_to.fixed_in = read_version(ar, "fixed_in", *scheme);
+    if (m.applies_to.min && m.applies_to.fixed_in &&
+        compare_versions(*scheme, *m.applies_to.min, *m.applies_to.fixed_in) >= 0) {
+      ar.fail("fixed_in", "a version above min (" + *m.applies_to.min + ")");
+    }
+    ar.finish();
+  }
+  if (auto expires = r.optional_string("expires", 32)) {
+    m.expires = parse_utc_timestamp(*expires);
+    if (!m.expires) r.fail("expires", "a UTC time such as 2027-06-01T00:00:00Z");
+  }
+  const json::array& actions =
+      json_input::as_array(r.required("actions"), file, r.child_path("actions"), limits::kActions);
+  if (actions.empty()) r.fail("actions", "at least one action");
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    m.actions.push_back(parse_action(actions[i], file, index_path(r.child_path("actions"), i), m.id, i));
+  }
+  if (const json::value* probes = r.optional("probes")) {
+    const json::array& arr = json_input::as_array(*probes, file, r.child_path("probes"), limits::kProbes);
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      m.probes.push_back(parse_probe(arr[i], file, index_path(r.child_path("probes"), i)));
+    }
+  }
+  r.finish();
+  return m;
+}
+
+}  // namespace
+
+Result<std::vector<Probe>> parse_request_list(const std::string& file, std::string_view text) {
+  auto doc = json_input::parse(file, text);
+  if (!doc) return doc.error();
+  try {
+    ObjectReader r(*doc, file, "");
+    const json::array& arr = json_input::as_array(r.required("requests"), file, "requests", 100000);
+    std::vector<Probe> out;
+    for (std::size_t i = 0; i < arr.size(); ++i) out.push_back(parse_probe(arr[i], file, index_path("requests", i)));
+    r.finish();
+    return out;
+  } catch (const json_input::SchemaError& e) {
+    return make_error(Errc::invalid_input, e.message());
+  }
+}
+
+Result<Manifest> parse_manifest(const std::string& file, std::string_view text) {
+  if (text.size() > limits::kManifestBytes) {
+    return make_error(Errc::invalid_input,
+                      file + ": manifest larger than " + std::to_string(limits::kManifestBytes) + " bytes");
+  }
+  auto doc = json_input::parse(file, text);
+  if (!doc) return doc.error();
+  try {
+    return parse_manifest_or_throw(file, *doc);
+  } catch (const json_input::SchemaError& e) {
+    return make_error(Errc::invalid_input, e.message());
+  }
+}
+
+}  // namespace mitigd

@@ -1,0 +1,108 @@
+#pragma once
+// Manifest v1: one mitigation, as published in the feed. Format reference: docs/formats.md.
+// Everything here is validated at load time, every pattern compiled with PCRE2; a manifest that
+// loads can be compiled into any supported web server without further checks.
+#include "policies/error.hpp"
+#include "policies/pattern.hpp"
+#include "policies/request_semantics.hpp"
+#include "policies/time_util.hpp"
+#include "policies/version.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mitigd {
+
+enum class ActionKind { rewrite_rule, response_header, disable_service, disable_app_pool, disable_vdir };
+const char* to_string(ActionKind kind);
+
+struct Condition {
+  RuleInput input;
+  bool decode = false;
+  bool negate = false;
+  Pattern pattern;
+};
+
+struct RuleResponse {
+  enum class Kind { abort, deny, status } kind = Kind::abort;
+  int status = 444;  // abort: 444 (nginx drops the connection); deny: 403
+};
+
+struct RewriteRule {
+  std::vector<Condition> when;
+  RuleResponse respond;
+};
+
+struct ResponseHeaderEdit {
+  Pattern content_type;
+  std::string header;  // canonical spelling as written in the manifest
+  enum class Mode { append, set } mode = Mode::append;
+  std::string value;
+};
+
+struct DisableService {
+  std::string service;  // logical name, bound to a unit by the inventory
+  bool persistent = false;  // mask in /etc (survives reboot) instead of /run
+};
+
+struct DisableAppPool {
+  std::string app_pool;
+  int status = 503;
+};
+
+struct DisableVdir {
+  std::string vdir;
+  int status = 503;
+};
+
+struct Action {
+  ActionKind kind = ActionKind::rewrite_rule;
+  std::string name;                  // for people; defaults to "<kind> <n>"
+  std::optional<std::string> scope;  // URL prefix ("/owa/") or the whole site
+  std::variant<RewriteRule, ResponseHeaderEdit, DisableService, DisableAppPool, DisableVdir> detail;
+};
+
+struct Probe {
+  HttpRequest request;
+  enum class Expect { blocked, passed } expect = Expect::blocked;
+};
+
+struct AppliesTo {
+  std::string product;
+  VersionScheme scheme = VersionScheme::dotted;
+  std::optional<std::string> min;
+  std::optional<std::string> fixed_in;
+};
+
+struct Manifest {
+  std::string id;
+  std::int64_t revision = 0;
+  std::string title;
+  std::string description;
+  std::vector<std::string> cves;
+  std::string severity;
+  AppliesTo applies_to;
+  std::optional<SysSeconds> expires;
+  std::vector<Action> actions;
+  std::vector<Probe> probes;
+  std::string source;  // file or feed target it came from, for messages
+};
+
+// Parses and validates one manifest. `file` is used only in error messages.
+Result<Manifest> parse_manifest(const std::string& file, std::string_view text);
+
+// A list of test requests for `mitigctl rules test`: {"requests": [<probe>, ...]}, each item
+// shaped like a manifest probe (request + expect).
+Result<std::vector<Probe>> parse_request_list(const std::string& file, std::string_view text);
+
+bool is_valid_mitigation_id(std::string_view id);
+// The characters we accept in names that may reach a config comment or a message.
+std::string name_problem(std::string_view name, std::size_t max_bytes);
+std::string scope_problem(std::string_view scope);
+std::string header_name_problem(std::string_view name);
+std::string header_value_problem(std::string_view value);
+
+}  // namespace mitigd

@@ -1,0 +1,157 @@
+#include "policies/request_semantics.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace mitigd {
+
+std::string to_string(const RuleInput& input) {
+  switch (input.kind) {
+    case InputKind::request_uri: return "request_uri";
+    case InputKind::path: return "path";
+    case InputKind::query: return "query";
+    case InputKind::method: return "method";
+    case InputKind::header: return "header:" + input.name;
+    case InputKind::cookie: return "cookie";
+    case InputKind::cookie_named: return "cookie:" + input.name;
+  }
+  return "?";
+}
+
+namespace {
+
+int hex_value(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = static_cast<unsigned char>(c | 0x20);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+std::string unescape_once(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  enum { usual, quoted, quoted_second } state = usual;
+  int high = 0;
+  for (unsigned char ch : text) {
+    switch (state) {
+      case usual:
+        if (ch == '%') {
+          state = quoted;
+        } else {
+          out.push_back(ch == '+' ? ' ' : static_cast<char>(ch));
+        }
+        break;
+      case quoted:
+        if (int v = hex_value(ch); v >= 0) {
+          high = v;
+          state = quoted_second;
+        } else {
+          out.push_back(static_cast<char>(ch));
+          state = usual;
+        }
+        break;
+      case quoted_second:
+        if (int v = hex_value(ch); v >= 0) out.push_back(static_cast<char>(high * 16 + v));
+        state = usual;
+        break;
+    }
+  }
+  return out;
+}
+
+std::string_view raw_path(std::string_view target) { return target.substr(0, target.find('?')); }
+
+std::string_view raw_query(std::string_view target) {
+  std::size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+}
+
+std::string normalized_path(std::string_view raw) {
+  // Decode %XX (nginx does not turn '+' into a space in the path).
+  std::string decoded;
+  decoded.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '%' && i + 2 < raw.size() &&
+        hex_value(static_cast<unsigned char>(raw[i + 1])) >= 0 &&
+        hex_value(static_cast<unsigned char>(raw[i + 2])) >= 0) {
+      decoded.push_back(static_cast<char>(hex_value(static_cast<unsigned char>(raw[i + 1])) * 16 +
+                                          hex_value(static_cast<unsigned char>(raw[i + 2]))));
+      i += 2;
+    } else {
+      decoded.push_back(raw[i]);
+    }
+  }
+  // Split into segments, merging empty ones and resolving dot segments.
+  std::vector<std::string_view> segments;
+  std::string_view rest = decoded;
+  bool trailing_slash = !rest.empty() && rest.back() == '/';
+  while (!rest.empty()) {
+    std::size_t slash = rest.find('/');
+    std::string_view seg = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (seg.empty() || seg == ".") continue;
+    if (seg == "..") {
+      if (!segments.empty()) segments.pop_back();
+      continue;
+    }
+    segments.push_back(seg);
+  }
+  std::string out = "/";
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    out += segments[i];
+    if (i + 1 < segments.size()) out += '/';
+  }
+  if (!segments.empty() && (trailing_slash || decoded.ends_with("/.") || decoded.ends_with("/.."))) {
+    out += '/';
+  }
+  return out;
+}
+
+std::string input_value(const HttpRequest& request, const RuleInput& input) {
+  switch (input.kind) {
+    case InputKind::request_uri: return request.target;
+    case InputKind::path: return normalized_path(raw_path(request.target));
+    case InputKind::query: return std::string(raw_query(request.target));
+    case InputKind::method: return request.method;
+    case InputKind::header:
+      for (const auto& [name, value] : request.headers) {
+        if (iequals(name, input.name)) return value;
+      }
+      return {};
+    case InputKind::cookie:
+    case InputKind::cookie_named: {
+      std::string joined;
+      for (const auto& [name, value] : request.headers) {
+        if (!iequals(name, "cookie")) continue;
+        if (!joined.empty()) joined += "; ";
+        joined += value;
+      }
+      if (input.kind == InputKind::cookie) return joined;
+      // nginx $cookie_NAME: the first cookie of that name (case-insensitive), value up to ';'.
+      std::string_view rest = joined;
+      while (!rest.empty()) {
+        std::size_t semi = rest.find(';');
+        std::string_view pair = rest.substr(0, semi);
+        rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+        while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+        std::size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && iequals(pair.substr(0, eq), input.name)) {
+          return std::string(pair.substr(eq + 1));
+        }
+      }
+      return {};
+    }
+  }
+  return {};
+}
+
+}  // namespace mitigd

@@ -1,0 +1,42 @@
+#pragma once
+// What each rule input means for one HTTP request, defined once and mirrored by the generated
+// nginx config (docs/rules.md). The offline rule tester uses exactly these functions, so its
+// verdicts are the server's verdicts.
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mitigd {
+
+enum class InputKind { request_uri, path, query, method, header, cookie, cookie_named };
+
+struct RuleInput {
+  InputKind kind = InputKind::request_uri;
+  std::string name;  // header or cookie name for header:NAME and cookie:NAME, lower case
+};
+
+std::string to_string(const RuleInput& input);
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string target = "/";  // path and query, exactly as sent
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Percent-decodes once with the rules of nginx set-misc's set_unescape_uri: %XX becomes the byte,
+// '+' becomes a space, a '%' before a non-hex byte is dropped, "%X" before a non-hex byte is
+// dropped with that byte. Applied once: %2550 decodes to %50, as IIS {UrlDecode:} does.
+std::string unescape_once(std::string_view text);
+
+// nginx's $uri: the path decoded, with "//" merged and "." and ".." segments resolved.
+std::string normalized_path(std::string_view raw_path);
+
+std::string_view raw_path(std::string_view target);
+std::string_view raw_query(std::string_view target);
+
+// The value an input has for a request (before `decode`), as nginx 1.22 computes it:
+// header:NAME is the first header of that name; cookie is every Cookie header joined by "; ".
+std::string input_value(const HttpRequest& request, const RuleInput& input);
+
+}  // namespace mitigd

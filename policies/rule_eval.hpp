@@ -1,0 +1,27 @@
+#pragma once
+// Offline verdicts: what the generated rules do with one request, computed in-process with the
+// same inputs (request_semantics) and the same PCRE2 patterns as the server. Rules run in the
+// order the server runs them (action order); the first that matches answers.
+#include "policies/manifest.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mitigd {
+
+struct RuleVerdict {
+  bool blocked = false;
+  int status = 0;            // 444 for abort, 403 for deny, or the status given
+  std::string action;        // the action that answered
+  bool engine_error = false; // PCRE2 gave up; the server fails closed too
+};
+
+// vdir_prefixes: for disable_vdir / disable_app_pool actions, the prefixes the inventory gives
+// (empty: those actions are ignored).
+RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
+                             const std::map<std::size_t, std::vector<std::string>>& vdir_prefixes = {});
+
+bool scope_matches(const std::string& scope, const std::string& normalized_path);
+
+}  // namespace mitigd

@@ -1,0 +1,46 @@
+#pragma once
+// Executes a plan, mitigation by mitigation, under the rules of DESIGN.md:
+//   record before change: a ledger row with the prior state is committed before anything moves;
+//   whole or nothing: if a put, a validation, a reload or a probe fails, everything this run did
+//   for the mitigation is rolled back, the failure is recorded with backoff and audited;
+//   nothing applied is forgotten: a row is removed only after its undo succeeded.
+#include "reconcilers/plan.hpp"
+#include "reconcilers/prober.hpp"
+#include "reconcilers/reconciler.hpp"
+#include "reconcilers/web_rules.hpp"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mitigd {
+
+struct ApplyContext {
+  state::Store& store;
+  std::vector<Reconciler*> reconcilers;
+  const Inventory& inventory;
+  Prober* prober = nullptr;  // null: no web server, probes are skipped
+  std::string run_id;
+  std::string actor;
+  std::function<SysSeconds()> now;
+  std::chrono::milliseconds probe_window{3000};  // a reload takes effect within this
+};
+
+struct ApplyOutcome {
+  int applied = 0, reverted = 0, repaired = 0, failed = 0;
+  std::vector<std::string> lines;  // one per mitigation, for people
+  bool ok() const { return failed == 0; }
+};
+
+// Observed state of everything in the ledger, from every reconciler.
+ObservedState observe_all(const std::vector<Reconciler*>& reconcilers, const std::vector<state::LedgerRecord>& ledger,
+                          const std::map<std::string, const Manifest*>& manifests);
+
+// Runs the probes of m against the listener; empty when they all give the expected verdict
+// (retrying until the window closes, since a reload takes a moment), else what went wrong.
+std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, std::chrono::milliseconds window);
+
+ApplyOutcome apply_plan(const Plan& plan, const std::map<std::string, const Manifest*>& manifests, ApplyContext& ctx);
+
+}  // namespace mitigd

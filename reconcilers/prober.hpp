@@ -1,0 +1,40 @@
+#pragma once
+// Fires a probe request at the real listener over loopback and reports what came back.
+#include "policies/error.hpp"
+#include "policies/request_semantics.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace mitigd {
+
+struct ProbeResponse {
+  bool dropped = false;  // connection closed or reset without a response (nginx 444)
+  int status = 0;
+  std::string headers;  // raw header block, for response-header checks
+};
+
+class Prober {
+ public:
+  virtual ~Prober() = default;
+  virtual Result<ProbeResponse> send(const std::string& base_url, const HttpRequest& request) = 0;
+};
+
+// HTTP/1.1 over a plain TCP socket, loopback only (the probe URL is refused otherwise), with a
+// deadline on connect and on the whole exchange.
+class HttpProber final : public Prober {
+ public:
+  explicit HttpProber(std::chrono::milliseconds deadline = std::chrono::milliseconds(3000)) : deadline_(deadline) {}
+  Result<ProbeResponse> send(const std::string& base_url, const HttpRequest& request) override;
+
+ private:
+  std::chrono::milliseconds deadline_;
+};
+
+struct UrlParts {
+  std::string host;
+  int port = 80;
+};
+Result<UrlParts> parse_loopback_url(const std::string& url);
+
+}  // namespace mitigd

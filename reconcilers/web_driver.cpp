@@ -1,0 +1,138 @@
+#include "reconcilers/web_driver.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace mitigd::web {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string ConfigDirDriver::dir_of(Context c) const {
+  return c == Context::http ? server_.http_include_dir : server_.server_include_dir;
+}
+
+std::map<FileKey, std::string> ConfigDirDriver::read_owned() const {
+  std::map<FileKey, std::string> out;
+  for (Context c : {Context::http, Context::server}) {
+    std::string dir = dir_of(c);
+    if (dir.empty()) continue;
+    if (c == Context::http && dir == server_.server_include_dir) continue;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      std::string name = entry.path().filename().string();
+      if (!name.ends_with(".conf") || !entry.is_regular_file(ec)) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (read_marker(text)) out[{c, name}] = std::move(text);
+    }
+  }
+  return out;
+}
+
+void ConfigDirDriver::remove_leftovers() const {
+  for (Context c : {Context::http, Context::server}) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_of(c), ec)) {
+      if (entry.path().filename().string().ends_with(".mitigd-tmp")) fs::remove(entry.path(), ec);
+    }
+  }
+}
+
+Result<void> ConfigDirDriver::write_files(const FileSet& files) const {
+  for (const auto& [key, content] : files) {
+    fs::path path = fs::path(dir_of(key.first)) / key.second;
+    if (!content) {
+      std::error_code ec;
+      fs::remove(path, ec);
+      if (ec) return make_error(Errc::io, path.string() + ": cannot remove: " + ec.message());
+      continue;
+    }
+    // Written beside the live file, flushed, then renamed over it: a reader sees old or new.
+    std::string tmp = path.string() + ".mitigd-tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return make_error(Errc::io, tmp + ": cannot write: " + std::strerror(errno));
+    bool ok = ::write(fd, content->data(), content->size()) == static_cast<ssize_t>(content->size());
+    ok = ::fsync(fd) == 0 && ok;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+      ::unlink(tmp.c_str());
+      return make_error(Errc::io, path.string() + ": cannot write: " + std::strerror(errno));
+    }
+  }
+  return {};
+}
+
+Result<void> ConfigDirDriver::validate_and_reload() {
+  auto check = runner_.run(server_.validate, 30s);
+  if (!check) return check.error();
+  if (check->exit_code != 0) {
+    return make_error(Errc::validation_failed, "the candidate configuration does not validate (" +
+                                                   server_.validate[0] + " exit " + std::to_string(check->exit_code) +
+                                                   "): " + check->output);
+  }
+  auto reload = runner_.run(server_.reload, 30s);
+  if (!reload) return reload.error();
+  if (reload->exit_code != 0) {
+    return make_error(Errc::unavailable, "reload failed (" + server_.reload[0] + " exit " +
+                                             std::to_string(reload->exit_code) + "): " + reload->output);
+  }
+  return {};
+}
+
+Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
+  std::map<FileKey, std::string> owned = read_owned();
+  FileSet changes = requested;
+
+  // The prelude exists exactly while some mitigation file does.
+  bool any_mitigation = false;
+  std::map<FileKey, std::string> after = owned;
+  for (const auto& [key, content] : changes) {
+    if (content) after[key] = *content;
+    else after.erase(key);
+  }
+  for (const auto& [key, text] : after) {
+    if (key.second != kPreludeName) any_mitigation = true;
+  }
+  for (const RenderedFile& f : render_prelude(server_.kind)) {
+    FileKey key{f.context, f.name};
+    if (any_mitigation && (!owned.contains(key) || owned[key] != f.text)) changes[key] = f.text;
+    if (!any_mitigation && owned.contains(key)) changes[key] = std::nullopt;
+  }
+
+  FileSet undo;
+  for (const auto& [key, content] : changes) {
+    auto it = owned.find(key);
+    if (it != owned.end()) {
+      undo[key] = it->second;
+    } else {
+      // Never overwrite a file that is not ours.
+      fs::path path = fs::path(dir_of(key.first)) / key.second;
+      std::error_code ec;
+      if (fs::exists(path, ec)) {
+        return make_error(Errc::conflict, path.string() + " exists and does not carry the mitigd marker: not touching it");
+      }
+      undo[key] = std::nullopt;
+    }
+  }
+  if (changes.empty()) return undo;
+
+  if (auto w = write_files(changes); !w) {
+    (void)write_files(undo);
+    return w.error();
+  }
+  if (auto r = validate_and_reload(); !r) {
+    // Put the previous files back. A failed validation never reloaded; a failed reload may have
+    // half-happened, so reload the restored config as well.
+    (void)write_files(undo);
+    if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
+    return r.error();
+  }
+  return undo;
+}
+
+}  // namespace mitigd::web

@@ -1,0 +1,49 @@
+#pragma once
+// The front web server as a set of include files we own, changed as one transaction:
+// swap the candidate files in, validate the whole config (nginx -t / apachectl -t), reload, and
+// put the previous files back (and reload again) when anything fails. The running server only
+// ever sees a config that validated. nginx and Apache differ only in what is rendered
+// (web_rules) and in the commands the inventory gives.
+#include "policies/inventory.hpp"
+#include "reconcilers/command_runner.hpp"
+#include "reconcilers/web_rules.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mitigd::web {
+
+using FileKey = std::pair<Context, std::string>;
+// The content each file should have afterwards; nullopt deletes it.
+using FileSet = std::map<FileKey, std::optional<std::string>>;
+
+class ConfigDirDriver {
+ public:
+  ConfigDirDriver(WebServer server, CommandRunner& runner) : server_(std::move(server)), runner_(runner) {}
+
+  WebServerKind kind() const { return server_.kind; }
+  const WebServer& server() const { return server_; }
+  std::string dir_of(Context c) const;
+
+  // Every file in the include dirs that carries our marker, with its content.
+  std::map<FileKey, std::string> read_owned() const;
+
+  // Applies `changes` (plus the prelude, kept present exactly while any mitigation file is),
+  // validates and reloads. On failure nothing is left changed. On success returns the changes
+  // that undo it, for the caller to pass back when its probes fail.
+  Result<FileSet> transact(const FileSet& changes);
+
+  // Files written beside the live ones during a transaction, found after a crash.
+  void remove_leftovers() const;
+
+ private:
+  Result<void> write_files(const FileSet& files) const;
+  Result<void> validate_and_reload();
+  WebServer server_;
+  CommandRunner& runner_;
+};
+
+}  // namespace mitigd::web

@@ -1,0 +1,118 @@
+#include "reconcilers/web_reconciler.hpp"
+
+#include <boost/json.hpp>
+
+#include <set>
+
+namespace mitigd {
+namespace json = boost::json;
+
+void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
+                                 const std::map<std::string, const Manifest*>&, ObservedState& out) {
+  auto owned = driver_.read_owned();
+  std::set<std::string> known;
+  for (const auto& r : rows) {
+    if (!r.resource.starts_with("web:")) continue;
+    known.insert(r.mitigation_id);
+    ObservedAction obs;
+    auto it = owned.find({web::Context::server, web::file_name_for(r.mitigation_id)});
+    if (it == owned.end()) {
+      obs.state = ObservedAction::State::absent;
+      obs.detail = "rule file " + web::file_name_for(r.mitigation_id) + " is missing";
+    } else {
+      auto marker = web::read_marker(it->second);
+      if (!marker->body_matches) {
+        obs.state = ObservedAction::State::drifted;
+        obs.detail = "rule file " + it->first.second + " was edited by hand";
+      } else if (marker->revision != r.revision) {
+        obs.state = ObservedAction::State::drifted;
+        obs.detail = "rule file holds revision " + std::to_string(marker->revision);
+      } else {
+        obs.state = ObservedAction::State::in_force;
+      }
+    }
+    out.actions[{r.mitigation_id, r.action_index}] = obs;
+  }
+  for (const auto& [key, text] : owned) {
+    auto marker = web::read_marker(text);
+    if (!marker || marker->id == "_prelude" || known.contains(marker->id)) continue;
+    std::string resource = "web:" + marker->id;
+    bool listed = false;
+    for (const auto& o : out.orphans) listed = listed || o.resource == resource;
+    if (!listed) out.orphans.push_back({resource, marker->id, marker->revision});
+  }
+}
+
+Result<std::string> WebRulesReconciler::prior_state(const Manifest&, std::size_t) {
+  // The file names are ours alone (transact refuses to overwrite a file without our marker), so
+  // what was there before is always "no file of this mitigation".
+  return std::string(R"({"files":"absent"})");
+}
+
+Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector<std::size_t>&,
+                                            const std::vector<std::size_t>& in_force) {
+  std::vector<std::size_t> web_actions;
+  for (std::size_t i : in_force) {
+    if (handles(m.actions.at(i).kind)) web_actions.push_back(i);
+  }
+  auto files = web::render(driver_.kind(), m, web_actions, inventory_);
+  if (!files) return files.error();
+  web::FileSet changes;
+  changes[{web::Context::http, web::file_name_for(m.id)}] = std::nullopt;
+  changes[{web::Context::server, web::file_name_for(m.id)}] = std::nullopt;
+  json::object applied;
+  for (const auto& f : *files) {
+    changes[{f.context, f.name}] = f.text;
+    applied[f.context == web::Context::http ? "http" : "server"] = web::read_marker(f.text)->sha256;
+  }
+  // Deleting a file that does not exist is no change; keep the set minimal.
+  auto owned = driver_.read_owned();
+  for (auto it = changes.begin(); it != changes.end();) {
+    auto cur = owned.find(it->first);
+    bool same = (!it->second && cur == owned.end()) || (it->second && cur != owned.end() && cur->second == *it->second);
+    it = same ? changes.erase(it) : std::next(it);
+  }
+  auto undo = driver_.transact(changes);
+  if (!undo) return undo.error();
+  last_undo_[m.id] = std::move(*undo);
+  return json::serialize(applied);
+}
+
+Result<void> WebRulesReconciler::rollback(const std::string& id) {
+  auto it = last_undo_.find(id);
+  if (it == last_undo_.end()) return {};
+  auto r = driver_.transact(it->second);
+  last_undo_.erase(it);
+  if (!r) return r.error();
+  return {};
+}
+
+Result<void> WebRulesReconciler::remove_files(const std::string& id) {
+  web::FileSet changes;
+  auto owned = driver_.read_owned();
+  for (web::Context c : {web::Context::http, web::Context::server}) {
+    if (owned.contains({c, web::file_name_for(id)})) changes[{c, web::file_name_for(id)}] = std::nullopt;
+  }
+  if (changes.empty()) return {};
+  auto r = driver_.transact(changes);
+  if (!r) return r.error();
+  return {};
+}
+
+Result<void> WebRulesReconciler::undo(const std::vector<state::LedgerRecord>& rows) {
+  std::set<std::string> ids;
+  for (const auto& r : rows) {
+    if (r.resource.starts_with("web:")) ids.insert(r.mitigation_id);
+  }
+  for (const auto& id : ids) {
+    if (auto r = remove_files(id); !r) return r;
+  }
+  return {};
+}
+
+Result<void> WebRulesReconciler::remove_orphan(const std::string& resource) {
+  if (!resource.starts_with("web:")) return make_error(Errc::invalid_input, resource + ": not a web resource");
+  return remove_files(resource.substr(4));
+}
+
+}  // namespace mitigd

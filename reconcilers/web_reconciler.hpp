@@ -1,0 +1,33 @@
+#pragma once
+// Rewrite rules, response headers and disabled virtual directories at the front web server.
+// All web actions of one mitigation live in that mitigation's own file(s), so a mitigation is
+// installed, replaced and removed in one validated reload.
+#include "reconcilers/reconciler.hpp"
+#include "reconcilers/web_driver.hpp"
+
+namespace mitigd {
+
+class WebRulesReconciler final : public Reconciler {
+ public:
+  WebRulesReconciler(web::ConfigDirDriver& driver, const Inventory& inventory) : driver_(driver), inventory_(inventory) {}
+
+  std::string name() const override { return "web"; }
+  bool handles(ActionKind kind) const override { return web::is_web_action(kind); }
+  std::string resource(const Manifest& m, std::size_t) const override { return "web:" + m.id; }
+  void observe(const std::vector<state::LedgerRecord>& rows, const std::map<std::string, const Manifest*>& manifests,
+               ObservedState& out) override;
+  Result<std::string> prior_state(const Manifest& m, std::size_t action) override;
+  Result<std::string> put(const Manifest& m, const std::vector<std::size_t>& actions,
+                          const std::vector<std::size_t>& in_force) override;
+  Result<void> rollback(const std::string& mitigation_id) override;
+  Result<void> undo(const std::vector<state::LedgerRecord>& rows) override;
+  Result<void> remove_orphan(const std::string& resource) override;
+
+ private:
+  Result<void> remove_files(const std::string& id);
+  web::ConfigDirDriver& driver_;
+  const Inventory& inventory_;
+  std::map<std::string, web::FileSet> last_undo_;
+};
+
+}  // namespace mitigd

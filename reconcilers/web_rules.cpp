@@ -1,0 +1,321 @@
+#include "reconcilers/web_rules.hpp"
+
+#include <botan/hash.h>
+#include <botan/hex.h>
+
+#include <sstream>
+
+namespace mitigd::web {
+
+bool is_web_action(ActionKind kind) {
+  return kind == ActionKind::rewrite_rule || kind == ActionKind::response_header ||
+         kind == ActionKind::disable_vdir || kind == ActionKind::disable_app_pool;
+}
+
+std::string file_name_for(const std::string& mitigation_id) { return "mitigd-" + mitigation_id + ".conf"; }
+
+namespace {
+
+std::string sha256_hex(const std::string& text) {
+  auto h = Botan::HashFunction::create_or_throw("SHA-256");
+  h->update(text);
+  return Botan::hex_encode(h->final(), false);
+}
+
+// Variable-name-safe and collision-free: the id in hex.
+std::string var_id(const std::string& id) {
+  return Botan::hex_encode(reinterpret_cast<const uint8_t*>(id.data()), id.size(), false);
+}
+
+// The scope as a case-insensitive regex on the normalised path: "/owa/" matches /owa and /owa/...
+// (IIS paths are case-insensitive, so /OWA/ reaches OWA too). Scopes are validated to
+// [A-Za-z0-9/._~-], so only '.' needs escaping.
+std::string scope_regex(const std::string& scope) {
+  std::string s = scope;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  if (s == "/") return "^/";
+  std::string out = "^";
+  for (char c : s) {
+    if (c == '.') out += "\\.";
+    else out += c;
+  }
+  return out + "(?:/|$)";
+}
+
+std::string status_of(const RuleResponse& r) {
+  switch (r.kind) {
+    case RuleResponse::Kind::abort: return "444";
+    case RuleResponse::Kind::deny: return "403";
+    case RuleResponse::Kind::status: return std::to_string(r.status);
+  }
+  return "403";
+}
+
+std::string nginx_header_var(const std::string& lower_name) {
+  std::string v = "$http_";
+  for (char c : lower_name) v += c == '-' ? '_' : c;
+  return v;
+}
+
+std::string regex_literal(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::vector<std::string> vdir_prefixes(const Action& a, const Inventory& inv) {
+  std::vector<std::string> out;
+  if (a.kind == ActionKind::disable_vdir) {
+    auto it = inv.vdirs.find(std::get<DisableVdir>(a.detail).vdir);
+    if (it != inv.vdirs.end()) out.push_back(it->second.prefix);
+  } else if (a.kind == ActionKind::disable_app_pool) {
+    const auto& pool = std::get<DisableAppPool>(a.detail).app_pool;
+    for (const auto& [name, v] : inv.vdirs) {
+      if (v.app_pool == pool) out.push_back(v.prefix);
+    }
+  }
+  return out;
+}
+
+int vdir_status(const Action& a) {
+  return a.kind == ActionKind::disable_vdir ? std::get<DisableVdir>(a.detail).status
+                                            : std::get<DisableAppPool>(a.detail).status;
+}
+
+void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::size_t index, const Action& a,
+                       const RewriteRule& rule) {
+  std::string flag = "$mitigd_f_" + vid + "_" + std::to_string(index);
+  std::string expected;
+  server << "set " << flag << " \"\";\n";
+  if (a.scope) {
+    server << "if ($uri ~* " << nginx_quote(scope_regex(*a.scope)) << ") { set " << flag << " \"s\"; }\n";
+    expected += "s";
+  }
+  for (std::size_t c = 0; c < rule.when.size(); ++c) {
+    const Condition& cond = rule.when[c];
+    std::string input;
+    std::string in_var = "$mitigd_i_" + vid + "_" + std::to_string(index) + "_" + std::to_string(c);
+    switch (cond.input.kind) {
+      case InputKind::request_uri: input = cond.decode ? "$mitigd_request_uri_decoded" : "$request_uri"; break;
+      case InputKind::path: input = "$uri"; break;
+      case InputKind::query: input = cond.decode ? "$mitigd_args_decoded" : "$args"; break;
+      case InputKind::method: input = "$request_method"; break;
+      case InputKind::header: input = nginx_header_var(cond.input.name); break;
+      case InputKind::cookie: input = "$http_cookie"; break;
+      case InputKind::cookie_named:
+        // Same as $cookie_NAME, but works for names with '-' (X-BEResource), which nginx
+        // variable names cannot hold.
+        server << "set " << in_var << " \"\";\n";
+        server << "if ($http_cookie ~* " << nginx_quote("(?:^|;)[ \\t]*" + regex_literal(cond.input.name) + "=([^;]*)")
+               << ") { set " << in_var << " $1; }\n";
+        input = in_var;
+        break;
+    }
+    if (cond.decode && (cond.input.kind == InputKind::header || cond.input.kind == InputKind::cookie ||
+                        cond.input.kind == InputKind::cookie_named)) {
+      server << "set_unescape_uri " << in_var << "_d " << input << ";\n";
+      input = in_var + "_d";
+    }
+    std::string op = cond.negate ? (cond.pattern.case_sensitive() ? "!~" : "!~*")
+                                 : (cond.pattern.case_sensitive() ? "~" : "~*");
+    std::string mark = std::to_string(c % 10);
+    server << "if (" << input << " " << op << " " << nginx_quote(cond.pattern.effective()) << ") { set " << flag
+           << " \"${" << flag.substr(1) << "}" << mark << "\"; }\n";
+    expected += mark;
+  }
+  server << "if (" << flag << " = \"" << expected << "\") { return " << status_of(rule.respond) << "; }\n";
+}
+
+void render_nginx_header(std::ostringstream& http, std::ostringstream& server, const std::string& vid,
+                         std::size_t index, const Action& a, const ResponseHeaderEdit& edit) {
+  std::string base = vid + "_" + std::to_string(index);
+  std::string lower;
+  for (char c : edit.header) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string upstream = "$upstream_http_";
+  for (char c : lower) upstream += c == '-' ? '_' : c;
+  // In scope? (set in the rewrite phase, read when headers are sent)
+  server << "set $mitigd_s_" << base << " \"\";\n";
+  server << "if ($uri ~* " << nginx_quote(a.scope ? scope_regex(*a.scope) : "^/") << ") { set $mitigd_s_" << base
+         << " \"1\"; }\n";
+  // The upstream's header is hidden and re-added, edited where scope and content type match.
+  server << "proxy_hide_header " << edit.header << ";\n";
+  server << "add_header " << edit.header << " $mitigd_h_" << base << " always;\n";
+
+  http << "map $sent_http_content_type $mitigd_t_" << base << " {\n";
+  http << "    " << nginx_quote("~" + std::string(edit.content_type.case_sensitive() ? "" : "*") +
+                                edit.content_type.effective())
+       << " \"1\";\n    default \"\";\n}\n";
+  std::string capture = "mitigd_v_" + base;
+  http << "map \"$mitigd_s_" << base << "$mitigd_t_" << base << ":" << upstream << "\" $mitigd_h_" << base << " {\n";
+  if (edit.mode == ResponseHeaderEdit::Mode::append) {
+    http << "    \"11:\" " << nginx_quote(edit.value) << ";\n";
+    http << "    \"~^11:(?<" << capture << ">.+)$\" " << nginx_quote("$" + capture + "; " + edit.value) << ";\n";
+  } else {
+    http << "    \"~^11:\" " << nginx_quote(edit.value) << ";\n";
+  }
+  http << "    \"~^[^:]*:(?<" << capture << ">.*)$\" \"$" << capture << "\";\n";
+  http << "}\n";
+}
+
+Result<std::vector<RenderedFile>> render_nginx(const Manifest& m, const std::vector<std::size_t>& actions,
+                                               const Inventory& inv) {
+  std::ostringstream http, server;
+  std::string vid = var_id(m.id);
+  bool has_http = false;
+  for (std::size_t index : actions) {
+    const Action& a = m.actions.at(index);
+    if (!is_web_action(a.kind)) continue;
+    server << "# action " << index << " \"" << a.name << "\" (" << to_string(a.kind) << ")\n";
+    switch (a.kind) {
+      case ActionKind::rewrite_rule:
+        render_nginx_rule(server, vid, index, a, std::get<RewriteRule>(a.detail));
+        break;
+      case ActionKind::response_header:
+        http << "# action " << index << " \"" << a.name << "\" (response_header)\n";
+        render_nginx_header(http, server, vid, index, a, std::get<ResponseHeaderEdit>(a.detail));
+        has_http = true;
+        break;
+      case ActionKind::disable_vdir:
+      case ActionKind::disable_app_pool:
+        for (const std::string& prefix : vdir_prefixes(a, inv)) {
+          server << "if ($uri ~* " << nginx_quote(scope_regex(prefix)) << ") { return " << vdir_status(a) << "; }\n";
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  std::vector<RenderedFile> files;
+  if (has_http) files.push_back({Context::http, file_name_for(m.id), with_marker(m.id, m.revision, http.str())});
+  files.push_back({Context::server, file_name_for(m.id), with_marker(m.id, m.revision, server.str())});
+  return files;
+}
+
+// Apache quoting: ap_getword_conf only treats a backslash before the quote character specially;
+// patterns contain no double quote (refused at load), so the text goes in as it is.
+std::string apache_quote(const std::string& s) { return "\"" + s + "\""; }
+
+std::string apache_input(const Condition& cond, std::ostringstream& out) {
+  switch (cond.input.kind) {
+    case InputKind::request_uri:
+      // %{THE_REQUEST} is "GET /path?query HTTP/1.1" as sent; take the target as %1.
+      out << "RewriteCond %{THE_REQUEST} \"^\\S+\\s+(\\S*)\"\n";
+      return cond.decode ? "${mitigd_unescape:%1}" : "%1";
+    case InputKind::path: return "%{REQUEST_URI}";
+    case InputKind::query: return cond.decode ? "${mitigd_unescape:%{QUERY_STRING}}" : "%{QUERY_STRING}";
+    case InputKind::method: return "%{REQUEST_METHOD}";
+    case InputKind::header: {
+      std::string v = "%{HTTP:" + cond.input.name + "}";
+      return cond.decode ? "${mitigd_unescape:" + v + "}" : v;
+    }
+    case InputKind::cookie: return cond.decode ? "${mitigd_unescape:%{HTTP:Cookie}}" : "%{HTTP:Cookie}";
+    case InputKind::cookie_named:
+      out << "RewriteCond %{HTTP:Cookie} \"(?:^|;)[ \\t]*" << regex_literal(cond.input.name) << "=([^;]*)\" [NC]\n";
+      return cond.decode ? "${mitigd_unescape:%1}" : "%1";
+  }
+  return "%{REQUEST_URI}";
+}
+
+Result<std::vector<RenderedFile>> render_apache(const Manifest& m, const std::vector<std::size_t>& actions,
+                                                const Inventory& inv) {
+  std::ostringstream out;
+  for (std::size_t index : actions) {
+    const Action& a = m.actions.at(index);
+    if (!is_web_action(a.kind)) continue;
+    out << "# action " << index << " \"" << a.name << "\" (" << to_string(a.kind) << ")\n";
+    switch (a.kind) {
+      case ActionKind::rewrite_rule: {
+        const auto& rule = std::get<RewriteRule>(a.detail);
+        if (a.scope) out << "RewriteCond %{REQUEST_URI} " << apache_quote(scope_regex(*a.scope)) << " [NC]\n";
+        for (const Condition& cond : rule.when) {
+          std::string input = apache_input(cond, out);
+          out << "RewriteCond " << input << " " << apache_quote((cond.negate ? "!" : "") + cond.pattern.effective())
+              << (cond.pattern.case_sensitive() ? "" : " [NC]") << "\n";
+        }
+        // Apache cannot drop a connection from mod_rewrite: abort answers 403 and closes.
+        std::string flags = rule.respond.kind == RuleResponse::Kind::status
+                                ? "R=" + std::to_string(rule.respond.status) + ",L"
+                                : "F,L";
+        if (rule.respond.kind == RuleResponse::Kind::abort) flags += ",E=nokeepalive:1";
+        out << "RewriteRule \"^\" \"-\" [" << flags << "]\n";
+        break;
+      }
+      case ActionKind::response_header:
+        return make_error(Errc::invalid_input,
+                          "mitigation " + m.id + ", action \"" + a.name +
+                              "\": response_header is not supported by the apache driver in this version");
+      case ActionKind::disable_vdir:
+      case ActionKind::disable_app_pool:
+        for (const std::string& prefix : vdir_prefixes(a, inv)) {
+          out << "RewriteCond %{REQUEST_URI} " << apache_quote(scope_regex(prefix)) << " [NC]\n";
+          out << "RewriteRule \"^\" \"-\" [R=" << vdir_status(a) << ",L]\n";
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return std::vector<RenderedFile>{{Context::server, file_name_for(m.id), with_marker(m.id, m.revision, out.str())}};
+}
+
+}  // namespace
+
+std::string nginx_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string with_marker(const std::string& id, std::int64_t revision, const std::string& body) {
+  std::string full_body = "# Generated by mitigd from the signed manifest; do not edit: edits are repaired.\n" + body;
+  return "# mitigd-managed id=" + id + " revision=" + std::to_string(revision) + " sha256=" + sha256_hex(full_body) +
+         "\n" + full_body;
+}
+
+std::optional<Marker> read_marker(const std::string& text) {
+  static const std::string kPrefix = "# mitigd-managed id=";
+  if (!text.starts_with(kPrefix)) return std::nullopt;
+  std::size_t eol = text.find('\n');
+  if (eol == std::string::npos) return std::nullopt;
+  std::istringstream line(text.substr(kPrefix.size(), eol - kPrefix.size()));
+  Marker m;
+  std::string rev, sha;
+  if (!(line >> m.id >> rev >> sha) || !rev.starts_with("revision=") || !sha.starts_with("sha256=")) {
+    return std::nullopt;
+  }
+  try {
+    m.revision = std::stoll(rev.substr(9));
+  } catch (...) {
+    return std::nullopt;
+  }
+  m.sha256 = sha.substr(7);
+  m.body_matches = sha256_hex(text.substr(eol + 1)) == m.sha256;
+  return m;
+}
+
+std::vector<RenderedFile> render_prelude(WebServerKind server) {
+  if (server == WebServerKind::nginx) {
+    std::string body =
+        "# Decoded once, for every rule with \"decode\": true (set-misc's set_unescape_uri).\n"
+        "set_unescape_uri $mitigd_request_uri_decoded $request_uri;\n"
+        "set_unescape_uri $mitigd_args_decoded $args;\n";
+    return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};
+  }
+  std::string body =
+      "RewriteEngine On\n"
+      "RewriteMap mitigd_unescape int:unescape\n";
+  return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};
+}
+
+Result<std::vector<RenderedFile>> render(WebServerKind server, const Manifest& m,
+                                         const std::vector<std::size_t>& actions, const Inventory& inventory) {
+  return server == WebServerKind::nginx ? render_nginx(m, actions, inventory) : render_apache(m, actions, inventory);
+}
+
+}  // namespace mitigd::web

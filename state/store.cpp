@@ -1,0 +1,474 @@
+#include "state/store.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
+#include <botan/auto_rng.h>
+#include <botan/hex.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mitigd::state {
+
+std::string utc_now_text() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+namespace {
+
+// Migrations, applied in order; PRAGMA user_version holds how many ran. Never edit one that
+// shipped: add the next.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE ledger (
+  row INTEGER PRIMARY KEY AUTOINCREMENT,
+  mitigation_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  action_index INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  prior_state TEXT NOT NULL,
+  applied_state TEXT NOT NULL DEFAULT '',
+  phase TEXT NOT NULL CHECK (phase IN ('applying', 'applied', 'reverting')),
+  run_id TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  UNIQUE (mitigation_id, action_index, resource)
+);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  event TEXT NOT NULL,
+  mitigation_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  run_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  message TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE INDEX audit_mitigation ON audit (mitigation_id);
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  trigger TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL DEFAULT '',
+  plan_digest TEXT NOT NULL DEFAULT '',
+  result TEXT NOT NULL DEFAULT 'running'
+);
+CREATE TABLE failures (
+  mitigation_id TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  retry_after INTEGER NOT NULL,
+  permanent INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TABLE facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE manifests_seen (
+  mitigation_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  first_seen TEXT NOT NULL,
+  PRIMARY KEY (mitigation_id, revision, sha256)
+);
+CREATE TABLE feed_metadata (
+  role TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  raw BLOB NOT NULL,
+  stored_at TEXT NOT NULL
+);
+)sql",
+};
+
+std::string load_or_create_key(const std::string& key_path) {
+  std::ifstream in(key_path, std::ios::binary);
+  if (in) {
+    std::string hex((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+    if (hex.size() != 64) throw StateError(key_path + ": audit key is not 64 hex characters");
+    auto bytes = Botan::hex_decode(hex);
+    return std::string(bytes.begin(), bytes.end());
+  }
+  Botan::AutoSeeded_RNG rng;
+  auto bytes = rng.random_vec(32);
+  std::string tmp = key_path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw StateError(key_path + ": cannot create the audit key");
+  std::string hex = Botan::hex_encode(bytes, false) + "\n";
+  bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), key_path.c_str()) != 0) {
+    throw StateError(key_path + ": cannot write the audit key");
+  }
+  return std::string(bytes.begin(), bytes.end());
+}
+
+}  // namespace
+
+std::unique_ptr<Store> Store::open(const std::string& path) {
+  try {
+    std::error_code ec;
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    ::chmod(path.c_str(), 0600);
+    db->exec("PRAGMA journal_mode=WAL");
+    db->exec("PRAGMA synchronous=FULL");  // a committed ledger row survives power loss
+    db->exec("PRAGMA foreign_keys=ON");
+    db->setBusyTimeout(5000);
+    std::string key = load_or_create_key(path + ".key");
+    std::unique_ptr<Store> store(new Store(path, std::move(db), std::move(key)));
+    store->migrate();
+    return store;
+  } catch (const SQLite::Exception& e) {
+    throw StateError(path + ": " + e.what());
+  }
+}
+
+Store::Store(std::string path, std::unique_ptr<SQLite::Database> db, std::string key)
+    : path_(std::move(path)), db_(std::move(db)), chain_(std::move(key)) {}
+
+Store::~Store() = default;
+
+int Store::schema_version() { return db_->execAndGet("PRAGMA user_version").getInt(); }
+
+void Store::migrate() {
+  int version = schema_version();
+  constexpr int known = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+  if (version > known) {
+    throw StateError(path_ + ": database schema " + std::to_string(version) +
+                     " is newer than this mitigd understands (" + std::to_string(known) + ")");
+  }
+  for (int i = version; i < known; ++i) {
+    SQLite::Transaction tx(*db_);
+    db_->exec(kMigrations[i]);
+    db_->exec("PRAGMA user_version=" + std::to_string(i + 1));
+    tx.commit();
+  }
+}
+
+void Store::begin() { db_->exec("BEGIN IMMEDIATE"); }
+void Store::commit() { db_->exec("COMMIT"); }
+void Store::rollback() {
+  try {
+    db_->exec("ROLLBACK");
+  } catch (const SQLite::Exception&) {
+  }
+}
+
+std::int64_t Store::ledger_record(const LedgerRecord& r) {
+  SQLite::Statement q(*db_,
+                      "INSERT INTO ledger (mitigation_id, revision, action_index, kind, resource, prior_state, "
+                      "applied_state, phase, run_id, recorded_at) VALUES (?,?,?,?,?,?,?, 'applying', ?, ?)");
+  q.bind(1, r.mitigation_id);
+  q.bind(2, static_cast<int64_t>(r.revision));
+  q.bind(3, r.action_index);
+  q.bind(4, r.kind);
+  q.bind(5, r.resource);
+  q.bind(6, r.prior_state);
+  q.bind(7, r.applied_state);
+  q.bind(8, r.run_id);
+  q.bind(9, r.recorded_at.empty() ? utc_now_text() : r.recorded_at);
+  q.exec();
+  return db_->getLastInsertRowid();
+}
+
+void Store::ledger_set_phase(std::int64_t row, const std::string& phase) {
+  SQLite::Statement q(*db_, "UPDATE ledger SET phase = ? WHERE row = ?");
+  q.bind(1, phase);
+  q.bind(2, static_cast<int64_t>(row));
+  q.exec();
+}
+
+void Store::ledger_set_applied_state(std::int64_t row, const std::string& applied_state) {
+  SQLite::Statement q(*db_, "UPDATE ledger SET applied_state = ? WHERE row = ?");
+  q.bind(1, applied_state);
+  q.bind(2, static_cast<int64_t>(row));
+  q.exec();
+}
+
+void Store::ledger_remove(std::int64_t row) {
+  SQLite::Statement q(*db_, "DELETE FROM ledger WHERE row = ?");
+  q.bind(1, static_cast<int64_t>(row));
+  q.exec();
+}
+
+namespace {
+LedgerRecord read_ledger(SQLite::Statement& q) {
+  LedgerRecord r;
+  r.row = q.getColumn(0).getInt64();
+  r.mitigation_id = q.getColumn(1).getString();
+  r.revision = q.getColumn(2).getInt64();
+  r.action_index = q.getColumn(3).getInt();
+  r.kind = q.getColumn(4).getString();
+  r.resource = q.getColumn(5).getString();
+  r.prior_state = q.getColumn(6).getString();
+  r.applied_state = q.getColumn(7).getString();
+  r.phase = q.getColumn(8).getString();
+  r.run_id = q.getColumn(9).getString();
+  r.recorded_at = q.getColumn(10).getString();
+  return r;
+}
+constexpr const char* kLedgerColumns =
+    "SELECT row, mitigation_id, revision, action_index, kind, resource, prior_state, applied_state, phase, run_id, "
+    "recorded_at FROM ledger";
+}  // namespace
+
+std::vector<LedgerRecord> Store::ledger() {
+  SQLite::Statement q(*db_, std::string(kLedgerColumns) + " ORDER BY mitigation_id, action_index");
+  std::vector<LedgerRecord> out;
+  while (q.executeStep()) out.push_back(read_ledger(q));
+  return out;
+}
+
+std::optional<LedgerRecord> Store::ledger_find(const std::string& id, int action_index) {
+  SQLite::Statement q(*db_, std::string(kLedgerColumns) + " WHERE mitigation_id = ? AND action_index = ?");
+  q.bind(1, id);
+  q.bind(2, action_index);
+  if (q.executeStep()) return read_ledger(q);
+  return std::nullopt;
+}
+
+AuditRecord Store::audit_append(AuditEntry entry) {
+  if (entry.at.empty()) entry.at = utc_now_text();
+  if (entry.detail.empty()) entry.detail = "{}";
+  AuditRecord r;
+  static_cast<AuditEntry&>(r) = entry;
+  // Always its own transaction, so the head file written after COMMIT is never ahead of the log.
+  if (sqlite3_get_autocommit(db_->getHandle()) == 0) {
+    throw StateError(path_ + ": audit_append inside another transaction");
+  }
+  const bool own = true;
+  begin();
+  try {
+    SQLite::Statement head(*db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (head.executeStep()) {
+      r.seq = head.getColumn(0).getInt64() + 1;
+      r.prev_hash = head.getColumn(1).getString();
+    } else {
+      r.seq = 1;
+      r.prev_hash = AuditChain::genesis();
+    }
+    r.hash = chain_.hash(r.prev_hash, r.seq, r);
+    SQLite::Statement q(*db_,
+                        "INSERT INTO audit (seq, at, event, mitigation_id, revision, run_id, actor, message, detail, "
+                        "prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    q.bind(1, static_cast<int64_t>(r.seq));
+    q.bind(2, r.at);
+    q.bind(3, r.event);
+    q.bind(4, r.mitigation_id);
+    q.bind(5, static_cast<int64_t>(r.revision));
+    q.bind(6, r.run_id);
+    q.bind(7, r.actor);
+    q.bind(8, r.message);
+    q.bind(9, r.detail);
+    q.bind(10, r.prev_hash);
+    q.bind(11, r.hash);
+    q.exec();
+  } catch (...) {
+    if (own) rollback();
+    throw;
+  }
+  if (own) commit();
+  write_head(r.seq, r.hash);
+  return r;
+}
+
+// The newest record's seq and hash, outside the database: deleting the newest records leaves
+// a chain that still links, and only this file tells.
+void Store::write_head(std::int64_t seq, const std::string& hash) {
+  std::string head = path_ + ".head", tmp = head + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << seq << ' ' << hash << '\n';
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::rename(tmp.c_str(), head.c_str());
+}
+
+namespace {
+AuditRecord read_audit(SQLite::Statement& q) {
+  AuditRecord r;
+  r.seq = q.getColumn(0).getInt64();
+  r.at = q.getColumn(1).getString();
+  r.event = q.getColumn(2).getString();
+  r.mitigation_id = q.getColumn(3).getString();
+  r.revision = q.getColumn(4).getInt64();
+  r.run_id = q.getColumn(5).getString();
+  r.actor = q.getColumn(6).getString();
+  r.message = q.getColumn(7).getString();
+  r.detail = q.getColumn(8).getString();
+  r.prev_hash = q.getColumn(9).getString();
+  r.hash = q.getColumn(10).getString();
+  return r;
+}
+constexpr const char* kAuditColumns =
+    "SELECT seq, at, event, mitigation_id, revision, run_id, actor, message, detail, prev_hash, hash FROM audit";
+}  // namespace
+
+std::vector<AuditRecord> Store::audit_query(const AuditQuery& aq) {
+  std::string sql = std::string(kAuditColumns) + " WHERE 1=1";
+  if (aq.since) sql += " AND at >= :since";
+  if (aq.until) sql += " AND at <= :until";
+  if (aq.mitigation) sql += " AND mitigation_id = :mitigation";
+  if (aq.event) sql += " AND event = :event";
+  if (aq.text) sql += " AND instr(lower(message), lower(:text)) > 0";
+  sql += " ORDER BY seq LIMIT :limit";
+  SQLite::Statement q(*db_, sql);
+  if (aq.since) q.bind(":since", *aq.since);
+  if (aq.until) q.bind(":until", *aq.until);
+  if (aq.mitigation) q.bind(":mitigation", *aq.mitigation);
+  if (aq.event) q.bind(":event", *aq.event);
+  if (aq.text) q.bind(":text", *aq.text);
+  q.bind(":limit", static_cast<int64_t>(aq.limit));
+  std::vector<AuditRecord> out;
+  while (q.executeStep()) out.push_back(read_audit(q));
+  return out;
+}
+
+std::optional<ChainBreak> Store::audit_verify() {
+  // Physical order (rowid is seq here): a reordering shows as a broken link.
+  SQLite::Statement q(*db_, std::string(kAuditColumns) + " ORDER BY seq");
+  std::vector<AuditRecord> records;
+  while (q.executeStep()) records.push_back(read_audit(q));
+  if (auto bad = chain_.verify(records)) return bad;
+  std::ifstream in(path_ + ".head");
+  std::int64_t head_seq = 0;
+  std::string head_hash;
+  if (in >> head_seq >> head_hash) {
+    // A crash between COMMIT and the head write leaves the head one behind: still consistent.
+    if (head_seq > static_cast<std::int64_t>(records.size())) {
+      return ChainBreak{static_cast<std::int64_t>(records.size()) + 1,
+                        "records " + std::to_string(records.size() + 1) + ".." + std::to_string(head_seq) +
+                            " are missing (the newest records were deleted)"};
+    }
+    if (head_seq > 0 && records[static_cast<std::size_t>(head_seq - 1)].hash != head_hash) {
+      return ChainBreak{head_seq, "does not match the recorded head of the log (rewritten)"};
+    }
+  } else if (!records.empty()) {
+    return ChainBreak{1, "the head file " + path_ + ".head is missing: the log cannot be checked to its end"};
+  }
+  return std::nullopt;
+}
+
+std::int64_t Store::audit_count() { return db_->execAndGet("SELECT count(*) FROM audit").getInt64(); }
+
+void Store::run_begin(const RunRecord& r) {
+  SQLite::Statement q(*db_, "INSERT INTO runs (id, trigger, started_at) VALUES (?,?,?)");
+  q.bind(1, r.id);
+  q.bind(2, r.trigger);
+  q.bind(3, r.started_at.empty() ? utc_now_text() : r.started_at);
+  q.exec();
+}
+
+void Store::run_finish(const std::string& id, const std::string& result, const std::string& digest) {
+  SQLite::Statement q(*db_, "UPDATE runs SET finished_at = ?, result = ?, plan_digest = ? WHERE id = ?");
+  q.bind(1, utc_now_text());
+  q.bind(2, result);
+  q.bind(3, digest);
+  q.bind(4, id);
+  q.exec();
+}
+
+std::vector<RunRecord> Store::runs(std::size_t limit) {
+  SQLite::Statement q(*db_,
+                      "SELECT id, trigger, started_at, finished_at, plan_digest, result FROM runs ORDER BY started_at "
+                      "DESC, rowid DESC LIMIT ?");
+  q.bind(1, static_cast<int64_t>(limit));
+  std::vector<RunRecord> out;
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                   q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString()});
+  }
+  return out;
+}
+
+void Store::failure_record(const FailureRow& f) {
+  SQLite::Statement q(*db_,
+                      "INSERT OR REPLACE INTO failures (mitigation_id, revision, attempts, retry_after, permanent, "
+                      "reason) VALUES (?,?,?,?,?,?)");
+  q.bind(1, f.mitigation_id);
+  q.bind(2, static_cast<int64_t>(f.revision));
+  q.bind(3, f.attempts);
+  q.bind(4, static_cast<int64_t>(f.retry_after));
+  q.bind(5, f.permanent ? 1 : 0);
+  q.bind(6, f.reason);
+  q.exec();
+}
+
+void Store::failure_clear(const std::string& id) {
+  SQLite::Statement q(*db_, "DELETE FROM failures WHERE mitigation_id = ?");
+  q.bind(1, id);
+  q.exec();
+}
+
+std::vector<FailureRow> Store::failures() {
+  SQLite::Statement q(*db_,
+                      "SELECT mitigation_id, revision, attempts, retry_after, permanent, reason FROM failures ORDER BY "
+                      "mitigation_id");
+  std::vector<FailureRow> out;
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt(),
+                   q.getColumn(3).getInt64(), q.getColumn(4).getInt() != 0, q.getColumn(5).getString()});
+  }
+  return out;
+}
+
+void Store::fact_set(const std::string& key, const std::string& value) {
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO facts (key, value) VALUES (?, ?)");
+  q.bind(1, key);
+  q.bind(2, value);
+  q.exec();
+}
+
+std::optional<std::string> Store::fact_get(const std::string& key) {
+  SQLite::Statement q(*db_, "SELECT value FROM facts WHERE key = ?");
+  q.bind(1, key);
+  if (q.executeStep()) return q.getColumn(0).getString();
+  return std::nullopt;
+}
+
+bool Store::manifest_seen(const std::string& id, std::int64_t revision, const std::string& sha256) {
+  SQLite::Statement q(*db_,
+                      "INSERT OR IGNORE INTO manifests_seen (mitigation_id, revision, sha256, first_seen) VALUES "
+                      "(?,?,?,?)");
+  q.bind(1, id);
+  q.bind(2, static_cast<int64_t>(revision));
+  q.bind(3, sha256);
+  q.bind(4, utc_now_text());
+  return q.exec() == 0;  // true when it was already known
+}
+
+void Store::metadata_put(const std::string& role, std::int64_t version, const std::string& raw) {
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO feed_metadata (role, version, raw, stored_at) VALUES (?,?,?,?)");
+  q.bind(1, role);
+  q.bind(2, static_cast<int64_t>(version));
+  q.bind(3, raw.data(), static_cast<int>(raw.size()));
+  q.bind(4, utc_now_text());
+  q.exec();
+}
+
+std::optional<std::string> Store::metadata_get(const std::string& role) {
+  SQLite::Statement q(*db_, "SELECT raw FROM feed_metadata WHERE role = ?");
+  q.bind(1, role);
+  if (!q.executeStep()) return std::nullopt;
+  const auto& col = q.getColumn(0);
+  return std::string(static_cast<const char*>(col.getBlob()), static_cast<std::size_t>(col.getBytes()));
+}
+
+}  // namespace mitigd::state
