@@ -5,6 +5,7 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/stream_parser.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -91,6 +92,17 @@ bool is_single_line(std::string_view s) {
 ObjectReader::ObjectReader(const json::value& value, std::string file, std::string path)
     : object_(value.if_object()), file_(std::move(file)), path_(std::move(path)) {
   if (!object_) fail_at(file_, path_, "an object");
+}
+
+ObjectReader::ObjectReader(const json::value& value, std::string file, std::string path,
+                           std::initializer_list<std::string_view> allowed)
+    : ObjectReader(value, std::move(file), std::move(path)) {
+  for (const auto& kv : *object_) {
+    if (std::find(allowed.begin(), allowed.end(), std::string_view(kv.key())) == allowed.end()) {
+      fail_at(file_, child_path(kv.key()),
+              "no such field (unknown fields are refused so that a typo cannot drop a setting)");
+    }
+  }
 }
 
 std::string ObjectReader::child_path(std::string_view key) const { return key_path(path_, key); }

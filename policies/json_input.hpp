@@ -32,6 +32,10 @@ struct SchemaError {
 class ObjectReader {
  public:
   ObjectReader(const boost::json::value& value, std::string file, std::string path);
+  // With the allowed keys known up front, an unknown (typo'd) key is reported before a required
+  // one is found missing: "patern: no such field" rather than "pattern: required".
+  ObjectReader(const boost::json::value& value, std::string file, std::string path,
+               std::initializer_list<std::string_view> allowed);
 
   const boost::json::value* optional(std::string_view key);
   const boost::json::value& required(std::string_view key);

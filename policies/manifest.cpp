@@ -129,7 +129,7 @@ Pattern compile_pattern(const std::string& source, bool case_sensitive, const st
 
 Condition parse_condition(const json::value& v, const std::string& file, const std::string& path,
                           const std::string& context) {
-  ObjectReader r(v, file, path);
+  ObjectReader r(v, file, path, {"input", "decode", "negate", "case", "pattern"});
   Condition c;
   c.input = parse_input(r.string("input", 80), file, r.child_path("input"));
   c.decode = r.boolean("decode", false);
@@ -169,7 +169,8 @@ RuleResponse parse_response(const json::value& v, const std::string& file, const
 
 Action parse_action(const json::value& v, const std::string& file, const std::string& path,
                     const std::string& id, std::size_t index) {
-  ObjectReader r(v, file, path);
+  ObjectReader r(v, file, path, {"kind", "name", "scope", "when", "respond", "content_type", "header", "append", "set",
+                                 "service", "mask", "app_pool", "vdir", "status"});
   Action a;
   std::string kind = r.string("kind", 32);
   if (kind == "rewrite_rule") {
@@ -268,9 +269,9 @@ Action parse_action(const json::value& v, const std::string& file, const std::st
 }
 
 Probe parse_probe(const json::value& v, const std::string& file, const std::string& path) {
-  ObjectReader r(v, file, path);
+  ObjectReader r(v, file, path, {"request", "expect"});
   Probe p;
-  ObjectReader req(r.required("request"), file, r.child_path("request"));
+  ObjectReader req(r.required("request"), file, r.child_path("request"), {"method", "target", "headers"});
   p.request.method = req.optional_string("method", 16).value_or("GET");
   if (p.request.method.empty() ||
       !std::all_of(p.request.method.begin(), p.request.method.end(),
@@ -318,7 +319,8 @@ std::string read_version(ObjectReader& r, std::string_view key, VersionScheme sc
 }
 
 Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc) {
-  ObjectReader r(doc, file, "");
+  ObjectReader r(doc, file, "", {"schema", "id", "revision", "title", "description", "cves", "severity", "applies_to",
+                                 "expires", "actions", "probes"});
   Manifest m;
   m.source = file;
   r.integer("schema", 1, 1);
@@ -347,7 +349,7 @@ Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc
     r.fail("severity", "one of low, medium, high, critical");
   }
   {
-    ObjectReader ar(r.required("applies_to"), file, r.child_path("applies_to"));
+    ObjectReader ar(r.required("applies_to"), file, r.child_path("applies_to"), {"product", "scheme", "min", "fixed_in"});
     m.applies_to.product = ar.string("product", 64);
     check(name_problem(m.applies_to.product, 64), file, ar.child_path("product"));
     auto scheme = parse_version_scheme(ar.optional_string("scheme", 16).value_or("dotted"));

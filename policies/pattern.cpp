@@ -18,14 +18,23 @@ std::string pattern_text_problem(std::string_view source) {
     return "a pattern of at most " + std::to_string(limits::kPatternBytes) + " bytes";
   }
   for (std::size_t i = 0; i < source.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(source[i]);
-    if (c < 0x20 || c > 0x7e) {
+    char c = source[i];
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e) {
       return "printable ASCII only (byte " + std::to_string(i) +
              " is a control or non-ASCII byte; write it as \\xHH)";
     }
     if (c == '"') return "no double quote (write it as \\x22)";
     if (c == '(' && i + 1 < source.size() && source[i + 1] == '*') {
       return "no PCRE2 verbs or option settings such as (*LIMIT_MATCH=...)";
+    }
+    // Named groups become variables in nginx: one could overwrite the flags rules are built on.
+    if (c == '(' && source.compare(i, 3, "(?<") == 0 && i + 3 < source.size() && source[i + 3] != '=' &&
+        source[i + 3] != '!') {
+      return "no named groups (?<name>...): use (?:...) or a numbered group";
+    }
+    if (c == '(' && (source.compare(i, 4, "(?P<") == 0 || source.compare(i, 3, "(?'") == 0)) {
+      return "no named groups (?P<name>...): use (?:...) or a numbered group";
     }
     if (c == '$' && i + 1 < source.size() && source[i + 1] == '{') {
       return "no '${' (write '$\\{' or \\x24 for a literal)";

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages mitigd needs to build, test and run its demo, only when missing
+# (a second run takes well under a second). Needs root for apt-get when something is missing.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ clang pkg-config dpkg-dev
+  libboost-json1.81-dev libbotan-2-dev libsqlitecpp-dev catch2 libsystemd-dev libssl-dev libpcre2-dev
+  nginx-light libnginx-mod-http-set-misc apache2 curl python3 wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  # policy-rc.d keeps the packaged nginx/apache from starting system-wide servers on install:
+  # mitigd's tests and demo run their own private instances on loopback.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

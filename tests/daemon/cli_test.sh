@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# mitigctl as an operator runs it: plan's exit codes and JSON, a blocking policy, explain,
+# validate, and one clear message with exit 1 for each kind of bad input.
+set -uo pipefail
+MITIGCTL="$1"
+SRC="$(cd "$(dirname "$0")/../.." && pwd)"
+work="$(mktemp -d /tmp/mitigd-cli-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+cp -r "$SRC/examples/." "$work/"
+rm -rf "$work/var"
+fails=0
+check() {  # check NAME CONDITION...
+  local name="$1"; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails+1)); fi
+}
+contains() { grep -qF -- "$2" <<<"$1"; }
+
+out="$("$MITIGCTL" --config "$work/mitigd.json" plan -o json --detailed-exitcode)"; rc=$?
+check "plan on examples exits 2 (changes)" test "$rc" -eq 2
+check "plan JSON has schema and the M1 apply step" python3 -c '
+import json,sys; d=json.loads(sys.argv[1])
+assert d["schema"]=="mitigd.plan/1"
+steps=[s for s in d["steps"] if s["mitigation"]=="M1" and s["op"]=="apply"]
+assert steps and steps[0]["kind"]=="rewrite_rule", steps
+assert {m["id"] for m in d["mitigations"]} >= {"M1","M2","PL1","ECP1","IMAP1"}' "$out"
+
+# A second policy that blocks M1.
+mkdir -p "$work/policy2/servers"
+cat > "$work/policy2/org.json" <<'J'
+{ "mitigations_enabled": true, "blocked": [ { "id": "M1", "reason": "breaks the autodiscover monitor", "by": "alice" } ] }
+J
+sed 's#"policy_dir": "policy"#"policy_dir": "policy2"#' "$work/mitigd.json" > "$work/mitigd2.json"
+out="$("$MITIGCTL" --config "$work/mitigd2.json" plan -o json)"
+check "a blocking policy shows M1 blocked with its reason" python3 -c '
+import json,sys; d=json.loads(sys.argv[1])
+m=[m for m in d["mitigations"] if m["id"]=="M1"][0]
+assert m["status"]=="blocked" and "breaks the autodiscover monitor" in m["reason"] and "alice" in m["reason"], m
+assert not [s for s in d["steps"] if s["mitigation"]=="M1"]' "$out"
+out="$("$MITIGCTL" --config "$work/mitigd2.json" explain M1)"
+check "explain prints the decision chain" contains "$out" "blocked by organisation policy"
+
+out="$("$MITIGCTL" validate "$work/policy" 2>&1)"; rc=$?
+check "validate accepts the example policy repo" test "$rc" -eq 0
+
+# Bad inputs: one clear message naming file and field or line, exit 1.
+bad() {  # bad NAME FILE CONTENT EXPECTED_SUBSTRING
+  local name="$1" file="$2" content="$3" expect="$4"
+  local dir; dir="$(mktemp -d "$work/bad-XXXX")"
+  cp -r "$work/manifests" "$dir/manifests"
+  printf '%s' "$content" > "$dir/manifests/$file"
+  local msg rc
+  msg="$("$MITIGCTL" validate-manifests "$dir/manifests" 2>&1)"; rc=$?
+  check "$name: exit 1" test "$rc" -eq 1
+  check "$name: message names it ($expect)" contains "$msg" "$expect"
+  check "$name: one line" test "$(printf '%s\n' "$msg" | wc -l)" -eq 1
+}
+bad "JSON syntax error" X.json $'{\n "schema": 1,\n "id": "X"\n "revision": 1 }' "X.json:4:"
+bad "unknown field" X.json '{"schema":1,"id":"X","revision":1,"title":"t","applies_to":{"product":"p"},"actions":[{"kind":"disable_service","service":"s","mask":"runtime","maks":1}]}' "actions[0].maks: expected no such field"
+bad "bad regex" X.json '{"schema":1,"id":"X","revision":1,"title":"t","applies_to":{"product":"p"},"actions":[{"kind":"rewrite_rule","name":"r1","when":[{"input":"request_uri","pattern":"a(b"}],"respond":"abort"}]}' "actions[0].when[0].pattern: expected a valid PCRE2 pattern: missing closing parenthesis"
+bad "broken manifest" X.json '{"schema":1,"id":"X","revision":"two"}' "X.json: revision: expected an integer"
+bad "duplicate id" X.json "$(cat "$work/manifests/M1.json")" "id M1 is already used by"
+
+# A bad policy file refuses the whole plan (the last good state stays in force).
+printf '{ "mitigations_enabled": "yes" }' > "$work/policy2/org.json"
+msg="$("$MITIGCTL" --config "$work/mitigd2.json" plan 2>&1)"; rc=$?
+check "bad policy: exit 1" test "$rc" -eq 1
+check "bad policy: names file and field" contains "$msg" "policy2/org.json: mitigations_enabled: expected true or false"
+msg="$("$MITIGCTL" validate "$work/policy2" 2>&1)"; rc=$?
+check "validate refuses the bad policy repo" test "$rc" -eq 1
+
+echo "$fails failures"
+exit $(( fails > 0 ))

@@ -1,0 +1,98 @@
+#include "policies/desired.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mitigd;
+
+namespace {
+
+Manifest manifest(const std::string& id, const char* fixed_in = "15.2.1118.20") {
+  std::string text = R"({"schema":1,"id":")" + id + R"(","revision":3,"title":"t","applies_to":{"product":"exchange","min":"15.0.0.0","fixed_in":")" +
+                     fixed_in + R"("},"expires":"2030-01-01T00:00:00Z","actions":[{"kind":"rewrite_rule","when":[{"input":"path","pattern":"x"}],"respond":"deny"}]})";
+  auto m = parse_manifest(id + ".json", text);
+  REQUIRE(m.has_value());
+  return *m;
+}
+
+struct Fixture {
+  std::vector<Manifest> manifests{manifest("M1"), manifest("M2")};
+  Policy policy;
+  Inventory inventory;
+  DesiredInputs in;
+  Fixture() {
+    policy.host = "mail01";
+    inventory.host = "mail01";
+    inventory.products["exchange"] = Product{"exchange", VersionScheme::dotted, {}};
+    inventory.web_server = WebServer{};
+    in.manifests = &manifests;
+    in.policy = &policy;
+    in.inventory = &inventory;
+    in.installed["exchange"] = {std::string("15.2.1118.7"), "file v", ""};
+    in.now = *parse_utc_timestamp("2026-11-24T12:00:00Z");
+  }
+  Decision decide(const std::string& id) {
+    for (auto& d : evaluate_desired(in)) {
+      if (d.id == id) return d;
+    }
+    FAIL("no decision for " << id);
+    throw;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Desired: a vulnerable server wants the mitigation, with the reasons", "[policies][desired]") {
+  Fixture f;
+  Decision d = f.decide("M1");
+  CHECK(d.status == Status::applicable);
+  CHECK(d.want == Want::present);
+  CHECK(d.reasons.size() >= 6);
+}
+
+TEST_CASE("Desired: installing fixed_in supersedes and reverts, whatever auto_revert says", "[policies][desired]") {
+  Fixture f;
+  f.policy.org.auto_revert = false;
+  f.in.installed["exchange"].version = "15.2.1118.20";
+  Decision d = f.decide("M1");
+  CHECK(d.status == Status::superseded);
+  CHECK(d.want == Want::absent);
+  CHECK(d.superseded_by == "15.2.1118.20");
+}
+
+TEST_CASE("Desired: blocked at organisation or server level, until a date", "[policies][desired]") {
+  Fixture f;
+  f.policy.server.blocked.push_back({"M1", "breaks printing", "alice", std::string("2026-12-31"), parse_until("2026-12-31")});
+  Decision d = f.decide("M1");
+  CHECK(d.status == Status::blocked);
+  CHECK(d.summary.find("server mail01") != std::string::npos);
+  CHECK(d.summary.find("breaks printing") != std::string::npos);
+  f.in.now = *parse_utc_timestamp("2027-01-01T00:00:00Z");
+  CHECK(f.decide("M1").status == Status::applicable);
+}
+
+TEST_CASE("Desired: enablement is organisation AND server; auto_revert decides revert or hold", "[policies][desired]") {
+  Fixture f;
+  f.policy.server.mitigations_enabled = false;
+  CHECK(f.decide("M1").status == Status::disabled);
+  CHECK(f.decide("M1").want == Want::absent);
+  f.policy.org.auto_revert = false;
+  CHECK(f.decide("M1").want == Want::hold);
+}
+
+TEST_CASE("Desired: expired, not applicable, unknown version, withdrawn, failed", "[policies][desired]") {
+  Fixture f;
+  f.in.now = *parse_utc_timestamp("2030-01-01T00:00:00Z");
+  CHECK(f.decide("M1").status == Status::expired);
+  Fixture g;
+  g.in.installed["exchange"].version = "14.3.0.0";
+  CHECK(g.decide("M1").status == Status::not_applicable);
+  g.in.installed["exchange"] = {std::nullopt, "file v", "permission denied"};
+  CHECK(g.decide("M1").want == Want::hold);
+  Fixture h;
+  h.in.in_ledger["OLD"] = 7;
+  CHECK(h.decide("OLD").status == Status::withdrawn);
+  CHECK(h.decide("OLD").want == Want::absent);
+  h.in.failures["M2"] = {3, 2, *parse_utc_timestamp("2026-11-24T13:00:00Z"), false, "probe failed"};
+  CHECK(h.decide("M2").status == Status::failed);
+  CHECK(h.decide("M2").want == Want::hold);
+}
