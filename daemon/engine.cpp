@@ -26,7 +26,7 @@ Result<void> Engine::load() {
   web_.reset();
   web_driver_.reset();
   if (inputs_->inventory.web_server) {
-    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_);
+    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_);
     web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);
   }
   return {};

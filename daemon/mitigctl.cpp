@@ -417,7 +417,7 @@ int cmd_rules(Cli& cli, const Args& args) {
     WebServerKind kind = server == "nginx" ? WebServerKind::nginx : WebServerKind::apache;
     auto files = web::render(kind, m, all, inv);
     if (!files) throw ErrorException(files.error());
-    for (const auto& f : web::render_prelude(kind)) {
+    for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567")) {
       std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
     }
     for (const auto& f : *files) {

@@ -18,18 +18,7 @@ ObservedState observe_all(const std::vector<Reconciler*>& reconcilers, const std
 
 namespace {
 
-std::set<int> blocking_statuses(const Manifest& m) {
-  std::set<int> s{403, 444};
-  for (const Action& a : m.actions) {
-    if (const auto* rule = std::get_if<RewriteRule>(&a.detail)) s.insert(rule->respond.status);
-    if (const auto* v = std::get_if<DisableVdir>(&a.detail)) s.insert(v->status);
-    if (const auto* p = std::get_if<DisableAppPool>(&a.detail)) s.insert(p->status);
-  }
-  return s;
-}
-
-std::string probe_once(Prober& prober, const std::string& url, const Manifest& m) {
-  std::set<int> blocked_statuses = blocking_statuses(m);
+std::string probe_once(Prober& prober, const std::string& url, const Manifest& m, const std::set<int>& blocked_statuses) {
   for (const Probe& p : m.probes) {
     auto r = prober.send(url, p.request);
     std::string what = p.request.method + " " + p.request.target;
@@ -52,11 +41,24 @@ std::chrono::seconds backoff(int attempts) {
 
 }  // namespace
 
-std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, std::chrono::milliseconds window) {
+std::set<int> blocking_statuses(const std::map<std::string, const Manifest*>& manifests) {
+  std::set<int> s{403, 444};
+  for (const auto& [id, m] : manifests) {
+    for (const Action& a : m->actions) {
+      if (const auto* rule = std::get_if<RewriteRule>(&a.detail)) s.insert(rule->respond.status);
+      if (const auto* v = std::get_if<DisableVdir>(&a.detail)) s.insert(v->status);
+      if (const auto* p = std::get_if<DisableAppPool>(&a.detail)) s.insert(p->status);
+    }
+  }
+  return s;
+}
+
+std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, const std::set<int>& blocked_statuses,
+                       std::chrono::milliseconds window) {
   auto end = std::chrono::steady_clock::now() + window;
   std::string problem;
   for (;;) {
-    problem = probe_once(prober, url, m);
+    problem = probe_once(prober, url, m, blocked_statuses);
     if (problem.empty() || std::chrono::steady_clock::now() >= end) return problem;
     std::this_thread::sleep_for(std::chrono::milliseconds(15));
   }
@@ -189,7 +191,7 @@ class MitigationApplier {
     // 3. Probes at the real listener.
     bool web_touched = std::any_of(done.begin(), done.end(), [](Reconciler* r) { return r->name() == "web"; });
     if (web_touched && ctx_.prober && ctx_.inventory.web_server && !m.probes.empty()) {
-      std::string problem = run_probes(*ctx_.prober, ctx_.inventory.web_server->probe_url, m, ctx_.probe_window);
+      std::string problem = run_probes(*ctx_.prober, ctx_.inventory.web_server->probe_url, m, ctx_.blocking_statuses, ctx_.probe_window);
       if (!problem.empty()) return fail(m, new_rows, done, make_error(Errc::probe_failed, "probe failed: " + problem), now);
     }
     // 4. Commit.
@@ -269,6 +271,7 @@ class MitigationApplier {
 
 ApplyOutcome apply_plan(const Plan& plan, const std::map<std::string, const Manifest*>& manifests, ApplyContext& ctx) {
   ApplyOutcome outcome;
+  ctx.blocking_statuses = blocking_statuses(manifests);
   MitigationApplier applier(ctx, outcome);
   std::vector<state::LedgerRecord> ledger = ctx.store.ledger();
 

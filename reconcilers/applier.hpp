@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,8 @@ struct ApplyContext {
   std::string run_id;
   std::string actor;
   std::function<SysSeconds()> now;
-  std::chrono::milliseconds probe_window{3000};  // a reload takes effect within this
+  std::chrono::milliseconds probe_window{1000};  // retries for an upstream that is slow to answer
+  std::set<int> blocking_statuses{403, 444};
 };
 
 struct ApplyOutcome {
@@ -39,7 +41,11 @@ ObservedState observe_all(const std::vector<Reconciler*>& reconcilers, const std
 
 // Runs the probes of m against the listener; empty when they all give the expected verdict
 // (retrying until the window closes, since a reload takes a moment), else what went wrong.
-std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, std::chrono::milliseconds window);
+// `blocking_statuses`: every status a mitigation on this server answers with (403, 444 and those
+// the manifests give): a request another mitigation already refuses is blocked too.
+std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, const std::set<int>& blocking_statuses,
+                       std::chrono::milliseconds window);
+std::set<int> blocking_statuses(const std::map<std::string, const Manifest*>& manifests);
 
 ApplyOutcome apply_plan(const Plan& plan, const std::map<std::string, const Manifest*>& manifests, ApplyContext& ctx);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 namespace mitigd::web {
@@ -84,6 +85,37 @@ Result<void> ConfigDirDriver::validate_and_reload() {
   return {};
 }
 
+namespace {
+std::string random_token() {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  unsigned char bytes[12] = {};
+  urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+}  // namespace
+
+Result<void> ConfigDirDriver::wait_for_generation(const std::string& path, bool present) {
+  auto end = std::chrono::steady_clock::now() + 10s;
+  std::string last;
+  for (;;) {
+    auto r = prober_.send(server_.probe_url, HttpRequest{"GET", path, {}});
+    bool serving = r && !r->dropped && r->status == 204;
+    if (serving == present) return {};
+    last = r ? (r->dropped ? "connection dropped" : "status " + std::to_string(r->status)) : r.error().message;
+    if (std::chrono::steady_clock::now() >= end) {
+      return make_error(Errc::timeout, "the reload did not take effect within 10 s (" + server_.probe_url + path +
+                                           ": " + last + ")");
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
 Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   std::map<FileKey, std::string> owned = read_owned();
   FileSet changes = requested;
@@ -98,9 +130,14 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   for (const auto& [key, text] : after) {
     if (key.second != kPreludeName) any_mitigation = true;
   }
-  for (const RenderedFile& f : render_prelude(server_.kind)) {
+  if (changes.empty()) return FileSet{};
+  // Every transaction gets a new generation, so its reload can be told apart from the last one.
+  std::string generation = random_token();
+  std::string old_generation;
+  for (const RenderedFile& f : render_prelude(server_.kind, generation)) {
     FileKey key{f.context, f.name};
-    if (any_mitigation && (!owned.contains(key) || owned[key] != f.text)) changes[key] = f.text;
+    if (owned.contains(key)) old_generation = generation_of(owned[key]);
+    if (any_mitigation) changes[key] = f.text;
     if (!any_mitigation && owned.contains(key)) changes[key] = std::nullopt;
   }
 
@@ -119,13 +156,17 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
       undo[key] = std::nullopt;
     }
   }
-  if (changes.empty()) return undo;
-
   if (auto w = write_files(changes); !w) {
     (void)write_files(undo);
     return w.error();
   }
-  if (auto r = validate_and_reload(); !r) {
+  auto r = validate_and_reload();
+  if (r) {
+    r = any_mitigation ? wait_for_generation(generation_path(generation), true)
+        : old_generation.empty() ? Result<void>{}
+                                 : wait_for_generation(generation_path(old_generation), false);
+  }
+  if (!r) {
     // Put the previous files back. A failed validation never reloaded; a failed reload may have
     // half-happened, so reload the restored config as well.
     (void)write_files(undo);

@@ -6,6 +6,7 @@
 // (web_rules) and in the commands the inventory gives.
 #include "policies/inventory.hpp"
 #include "reconcilers/command_runner.hpp"
+#include "reconcilers/prober.hpp"
 #include "reconcilers/web_rules.hpp"
 
 #include <map>
@@ -22,7 +23,8 @@ using FileSet = std::map<FileKey, std::optional<std::string>>;
 
 class ConfigDirDriver {
  public:
-  ConfigDirDriver(WebServer server, CommandRunner& runner) : server_(std::move(server)), runner_(runner) {}
+  ConfigDirDriver(WebServer server, CommandRunner& runner, Prober& prober)
+      : server_(std::move(server)), runner_(runner), prober_(prober) {}
 
   WebServerKind kind() const { return server_.kind; }
   const WebServer& server() const { return server_; }
@@ -42,8 +44,12 @@ class ConfigDirDriver {
  private:
   Result<void> write_files(const FileSet& files) const;
   Result<void> validate_and_reload();
+  // A reload is asynchronous: wait until the listener answers for the new generation (or, when
+  // the prelude went away, stops answering for the old one).
+  Result<void> wait_for_generation(const std::string& path, bool present);
   WebServer server_;
   CommandRunner& runner_;
+  Prober& prober_;
 };
 
 }  // namespace mitigd::web

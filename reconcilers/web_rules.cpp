@@ -299,17 +299,34 @@ std::optional<Marker> read_marker(const std::string& text) {
   return m;
 }
 
-std::vector<RenderedFile> render_prelude(WebServerKind server) {
+std::string generation_path(const std::string& generation) { return "/.well-known/mitigd/generation/" + generation; }
+
+std::string generation_of(const std::string& text) {
+  static const std::string kKey = "# generation ";
+  auto at = text.find(kKey);
+  if (at == std::string::npos) return {};
+  auto start = at + kKey.size();
+  return text.substr(start, text.find('\n', start) - start);
+}
+
+std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string& generation) {
+  // The token is hex from our own random source, never from a manifest.
   if (server == WebServerKind::nginx) {
     std::string body =
+        "# generation " + generation + "\n"
         "# Decoded once, for every rule with \"decode\": true (set-misc's set_unescape_uri).\n"
         "set_unescape_uri $mitigd_request_uri_decoded $request_uri;\n"
-        "set_unescape_uri $mitigd_args_decoded $args;\n";
+        "set_unescape_uri $mitigd_args_decoded $args;\n"
+        "# Answers only over loopback: tells mitigd that this configuration is the one serving.\n"
+        "location = " + generation_path(generation) + " { allow 127.0.0.0/8; allow ::1; deny all; return 204; }\n";
     return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};
   }
   std::string body =
+      "# generation " + generation + "\n"
       "RewriteEngine On\n"
-      "RewriteMap mitigd_unescape int:unescape\n";
+      "RewriteMap mitigd_unescape int:unescape\n"
+      "RewriteCond %{REMOTE_ADDR} \"^127\\.\"\n"
+      "RewriteRule \"^" + generation_path(generation) + "$\" \"-\" [R=204,L]\n";
   return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};
 }
 

@@ -28,7 +28,12 @@ Result<std::vector<RenderedFile>> render(WebServerKind server, const Manifest& m
 
 // Shared definitions every mitigation file relies on (nginx: the decoded request URI;
 // apache: the unescape map). Present while any mitigation file is.
-std::vector<RenderedFile> render_prelude(WebServerKind server);
+// `generation` is a random token: the prelude answers 204 to a loopback request for
+// /.well-known/mitigd/generation/<token>, which tells the driver that the config holding it serves.
+std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string& generation);
+std::string generation_path(const std::string& generation);
+// The token of a prelude's text; empty when there is none.
+std::string generation_of(const std::string& prelude_text);
 
 bool is_web_action(ActionKind kind);
 std::string file_name_for(const std::string& mitigation_id);

@@ -1,1 +1,146 @@
-#include <catch2/catch.hpp>
+#include "tests/integration/deployment.hpp"
+
+#include <filesystem>
+
+using namespace mitigd;
+using namespace mitigd::testing;
+namespace fs = std::filesystem;
+
+namespace {
+// Vulnerable to every example: below each fixed_in.
+constexpr const char* kVulnerable = "15.2.397.3";
+constexpr const char* kPatched = "15.2.1544.30";
+
+std::size_t files_in(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+}  // namespace
+
+TEST_CASE("NginxRules: exploits reach the app before, are dropped after apply, and pass again after revert",
+          "[integration][nginx]") {
+  UpstreamApp app;
+  PrivateNginx nginx(app.port());
+  Deployment d(target_of(nginx), {"M1", "PL1", "M2", "ECP1"}, kVulnerable);
+
+  for (const Req& r : exploit_requests()) {
+    INFO("before apply: " << r.method << " " << r.target);
+    CHECK(reached_app(request(nginx.url(), r.method, r.target, r.headers)));
+  }
+  std::string original_csp = header_value(request(nginx.url(), "GET", "/owa/"), "Content-Security-Policy");
+  CHECK(original_csp == "default-src 'self'");
+
+  ApplyOutcome applied = d.converge();
+  CHECK(applied.applied == 4);
+  CHECK(applied.failed == 0);
+
+  for (const Req& r : exploit_requests()) {
+    INFO("after apply: " << r.method << " " << r.target);
+    ProbeResponse got = request(nginx.url(), r.method, r.target, r.headers);
+    // The ECP1 vdir answers 503 first for /ecp/; everything else is dropped (444).
+    CHECK((got.dropped || (std::string(r.target).starts_with("/ecp/") && got.status == 503)));
+  }
+  for (const Req& r : normal_requests()) {
+    INFO("normal traffic: " << r.method << " " << r.target);
+    CHECK(reached_app(request(nginx.url(), r.method, r.target, r.headers)));
+  }
+  CHECK(request(nginx.url(), "GET", "/ecp/default.aspx").status == 503);
+  CHECK(request(nginx.url(), "GET", "/ECP/").status == 503);
+
+  // M2.1: the directive is appended to OWA's HTML answers only.
+  CHECK(header_value(request(nginx.url(), "GET", "/owa/"), "Content-Security-Policy") ==
+        "default-src 'self'; script-src-attr 'none'");
+  CHECK(header_value(request(nginx.url(), "GET", "/OWA/inbox"), "Content-Security-Policy") ==
+        "default-src 'self'; script-src-attr 'none'");
+  CHECK(header_value(request(nginx.url(), "POST", "/owa/service.svc?action=GetItem"), "Content-Security-Policy").empty());
+  CHECK(header_value(request(nginx.url(), "GET", "/EWS/Exchange.asmx"), "Content-Security-Policy").empty());
+
+  CHECK(d.plan().empty());
+  CHECK(d.store().ledger().size() == 5);  // M1 1 action, PL1 2, M2 1, ECP1 1
+
+  // The security update supersedes all of them: everything is as before.
+  d.set_version(kPatched);
+  ApplyOutcome reverted = d.converge();
+  CHECK(reverted.reverted == 4);
+  CHECK(reverted.failed == 0);
+  for (const Req& r : exploit_requests()) {
+    INFO("after revert: " << r.method << " " << r.target);
+    CHECK(reached_app(request(nginx.url(), r.method, r.target, r.headers)));
+  }
+  CHECK(header_value(request(nginx.url(), "GET", "/owa/"), "Content-Security-Policy") == original_csp);
+  CHECK(files_in(nginx.server_dir()) == 0);
+  CHECK(files_in(nginx.http_dir()) == 0);
+  CHECK(d.store().ledger().empty());
+  CHECK(d.plan().empty());
+  auto superseded = d.store().audit_query({std::nullopt, std::nullopt, std::string("M1"), std::string("superseded"), std::nullopt});
+  REQUIRE(superseded.size() == 1);
+  CHECK(superseded[0].detail.find("\"superseded_by\":\"15.2.1544.30\"") != std::string::npos);
+  CHECK_FALSE(d.store().audit_verify());
+}
+
+TEST_CASE("NginxRules: a rule file deleted or edited by hand is drift, repaired by the next apply", "[integration][nginx]") {
+  UpstreamApp app;
+  PrivateNginx nginx(app.port());
+  Deployment d(target_of(nginx), {"M1"}, kVulnerable);
+  REQUIRE(d.converge().applied == 1);
+  const char* exploit = "/autodiscover/autodiscover.json?@evil.com/%50owershell";
+  REQUIRE(request(nginx.url(), "GET", exploit).dropped);
+
+  fs::remove(nginx.server_dir() + "/mitigd-M1.conf");
+  Plan drift = d.plan();
+  REQUIRE(drift.steps.size() == 1);
+  CHECK(drift.steps[0].op == Step::Op::repair);
+  CHECK(drift.steps[0].reason.find("missing") != std::string::npos);
+  CHECK(d.converge().repaired == 1);
+  CHECK(request(nginx.url(), "GET", exploit).dropped);
+
+  std::ofstream(nginx.server_dir() + "/mitigd-M1.conf", std::ios::app) << "# harmless edit\n";
+  Plan edited = d.plan();
+  REQUIRE(edited.steps.size() == 1);
+  CHECK(edited.steps[0].reason.find("edited by hand") != std::string::npos);
+  CHECK(d.converge().repaired == 1);
+  CHECK(d.plan().empty());
+}
+
+TEST_CASE("NginxRules: a config the server refuses leaves the running server exactly as it was", "[integration][nginx]") {
+  UpstreamApp app;
+  PrivateNginx nginx(app.port(), /*with_set_misc=*/false);  // decoded rules cannot load here
+  Deployment d(target_of(nginx), {"M1"}, kVulnerable);
+  const char* exploit = "/autodiscover/autodiscover.json?@evil.com/Powershell";
+  REQUIRE(reached_app(request(nginx.url(), "GET", exploit)));
+
+  ApplyOutcome out = d.converge();
+  CHECK(out.failed == 1);
+  CHECK(out.applied == 0);
+  // Still serving, with the old config, and nothing of ours left on disk or in the ledger.
+  CHECK(reached_app(request(nginx.url(), "GET", exploit)));
+  CHECK(reached_app(request(nginx.url(), "GET", "/owa/")));
+  CHECK(files_in(nginx.server_dir()) == 0);
+  CHECK(d.store().ledger().empty());
+  auto failures = d.store().failures();
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].permanent);
+  CHECK(failures[0].reason.find("does not validate") != std::string::npos);
+  // A permanent failure is not retried in a loop: the next plan holds.
+  CHECK(d.plan().empty());
+}
+
+TEST_CASE("NginxRules: a mitigation whose probe fails is rolled back", "[integration][nginx]") {
+  UpstreamApp app;
+  PrivateNginx nginx(app.port());
+  Deployment d(target_of(nginx), {}, kVulnerable);
+  // Blocks all of OWA, but its own probe says OWA must keep working: the probe must catch it.
+  d.write("manifests/BAD.json", R"({"schema":1,"id":"BAD","revision":1,"title":"too broad",
+    "applies_to":{"product":"exchange","fixed_in":"15.2.1118.20"},
+    "actions":[{"kind":"rewrite_rule","name":"too broad","when":[{"input":"path","pattern":"^/owa"}],"respond":"deny"}],
+    "probes":[{"request":{"target":"/owa/"},"expect":"passed"}]})");
+  ApplyOutcome out = d.converge();
+  CHECK(out.failed == 1);
+  CHECK(reached_app(request(nginx.url(), "GET", "/owa/")));
+  CHECK(files_in(nginx.server_dir()) == 0);
+  CHECK(d.store().ledger().empty());
+  auto failed = d.store().audit_query({std::nullopt, std::nullopt, std::string("BAD"), std::string("failed"), std::nullopt});
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].message.find("GET /owa/ should pass but got status 403") != std::string::npos);
+}
