@@ -1,5 +1,6 @@
 #include "reconcilers/web_driver.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -100,25 +101,55 @@ std::string random_token() {
 }
 }  // namespace
 
-Result<void> ConfigDirDriver::wait_for_generation(const std::string& path, bool present) {
+Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generation,
+                                                  const std::string& old_generation) {
+  if (new_generation.empty() && old_generation.empty()) return {};
+  auto serving = [&](const std::string& generation, std::string& seen) {
+    auto r = prober_.send(server_.probe_url, HttpRequest{"GET", generation_path(generation), {}});
+    seen = r ? (r->dropped ? "connection dropped" : "status " + std::to_string(r->status)) : r.error().message;
+    return r && !r->dropped && r->status == 204;
+  };
   auto end = std::chrono::steady_clock::now() + 10s;
-  std::string last;
-  for (;;) {
-    auto r = prober_.send(server_.probe_url, HttpRequest{"GET", path, {}});
-    bool serving = r && !r->dropped && r->status == 204;
-    if (serving == present) return {};
-    last = r ? (r->dropped ? "connection dropped" : "status " + std::to_string(r->status)) : r.error().message;
+  int good_rounds = 0;
+  std::string seen;
+  while (good_rounds < 3) {
+    bool ok = true;
+    if (!new_generation.empty()) ok = serving(new_generation, seen);
+    if (ok && !old_generation.empty()) ok = !serving(old_generation, seen);
+    good_rounds = ok ? good_rounds + 1 : 0;
+    if (good_rounds >= 3) break;
     if (std::chrono::steady_clock::now() >= end) {
-      return make_error(Errc::timeout, "the reload did not take effect within 10 s (" + server_.probe_url + path +
-                                           ": " + last + ")");
+      return make_error(Errc::timeout, "the reload did not take effect within 10 s (" + server_.probe_url + ": " + seen + ")");
     }
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(ok ? 2ms : 5ms);
   }
+  return {};
 }
 
 Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   std::map<FileKey, std::string> owned = read_owned();
   FileSet changes = requested;
+
+  // First mitigation on this server: load the prelude alone first, so that the real change has
+  // a previous generation whose disappearance proves the old workers no longer accept requests.
+  bool adds = std::any_of(changes.begin(), changes.end(), [](const auto& kv) { return kv.second.has_value(); });
+  bool has_prelude = std::any_of(owned.begin(), owned.end(), [](const auto& kv) { return kv.first.second == kPreludeName; });
+  if (adds && !has_prelude) {
+    std::string first = random_token();
+    FileSet prelude;
+    for (const RenderedFile& f : render_prelude(server_.kind, first)) prelude[{f.context, f.name}] = f.text;
+    FileSet remove_prelude;
+    for (const auto& kv : prelude) remove_prelude[kv.first] = std::nullopt;
+    if (auto w = write_files(prelude); !w) return w.error();
+    auto r = validate_and_reload();
+    if (r) r = wait_for_generation(first, "");
+    if (!r) {
+      (void)write_files(remove_prelude);
+      if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
+      return r.error();
+    }
+    owned = read_owned();
+  }
 
   // The prelude exists exactly while some mitigation file does.
   bool any_mitigation = false;
@@ -162,9 +193,7 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   }
   auto r = validate_and_reload();
   if (r) {
-    r = any_mitigation ? wait_for_generation(generation_path(generation), true)
-        : old_generation.empty() ? Result<void>{}
-                                 : wait_for_generation(generation_path(old_generation), false);
+    r = wait_for_generation(any_mitigation ? generation : std::string(), old_generation);
   }
   if (!r) {
     // Put the previous files back. A failed validation never reloaded; a failed reload may have

@@ -46,7 +46,10 @@ class ConfigDirDriver {
   Result<void> validate_and_reload();
   // A reload is asynchronous: wait until the listener answers for the new generation (or, when
   // the prelude went away, stops answering for the old one).
-  Result<void> wait_for_generation(const std::string& path, bool present);
+  // Old workers keep accepting until they process their shutdown, so one answer from the new
+  // generation proves little: the new token must answer and the old one must not, three rounds
+  // in a row. Either token may be empty (no prelude before, or none after).
+  Result<void> wait_for_generation(const std::string& new_generation, const std::string& old_generation);
   WebServer server_;
   CommandRunner& runner_;
   Prober& prober_;

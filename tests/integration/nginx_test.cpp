@@ -38,6 +38,7 @@ TEST_CASE("NginxRules: exploits reach the app before, are dropped after apply, a
   for (const Req& r : exploit_requests()) {
     INFO("after apply: " << r.method << " " << r.target);
     ProbeResponse got = request(nginx.url(), r.method, r.target, r.headers);
+    INFO("got " << (got.dropped ? std::string("dropped") : std::to_string(got.status)) << " " << got.headers);
     // The ECP1 vdir answers 503 first for /ecp/; everything else is dropped (444).
     CHECK((got.dropped || (std::string(r.target).starts_with("/ecp/") && got.status == 503)));
   }
