@@ -1,0 +1,26 @@
+// libFuzzer target for the untrusted-input parsers: manifest, policy file and inventory.
+// The first byte picks the parser. Built by scripts/fuzz.sh with clang -fsanitize=fuzzer,address.
+#include "policies/inventory.hpp"
+#include "policies/manifest.hpp"
+#include "policies/policy.hpp"
+#include "policies/rule_eval.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
+  switch (data[0] % 3) {
+    case 0: {
+      auto m = mitigd::parse_manifest("fuzz.json", text);
+      // A manifest that loads must be evaluable on any request without crashing.
+      if (m) (void)mitigd::evaluate_request(*m, {"GET", "/autodiscover/autodiscover.json?%50owershell", {{"Cookie", "a=b"}}});
+      break;
+    }
+    case 1: (void)mitigd::parse_policy_file("fuzz.json", text); break;
+    case 2: (void)mitigd::parse_inventory("/tmp/fuzz.json", text); break;
+  }
+  return 0;
+}
