@@ -2,6 +2,8 @@
 
 #include "policies/limits.hpp"
 
+#include <mutex>
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -9,6 +11,9 @@ namespace mitigd {
 
 struct Pattern::Compiled {
   pcre2_code* code = nullptr;
+  // JIT on first use: loading validates 100k manifests without mapping executable pages for
+  // patterns that are only ever matched by the web server.
+  std::once_flag jit_once;
   ~Compiled() { pcre2_code_free(code); }
 };
 
@@ -120,7 +125,6 @@ Result<Pattern> Pattern::compile(std::string_view source, bool case_sensitive) {
                                                reinterpret_cast<const char*>(buffer) +
                                                " at offset " + std::to_string(at));
   }
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort: the interpreter gives the same verdicts
   auto compiled = std::make_shared<Compiled>();
   compiled->code = code;
   p.compiled_ = std::move(compiled);
@@ -128,6 +132,8 @@ Result<Pattern> Pattern::compile(std::string_view source, bool case_sensitive) {
 }
 
 Pattern::Outcome Pattern::match(std::string_view subject) const {
+  // Best effort: the interpreter gives the same verdicts when JIT is unavailable.
+  std::call_once(compiled_->jit_once, [this] { pcre2_jit_compile(compiled_->code, PCRE2_JIT_COMPLETE); });
   pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
   int rc = pcre2_match(compiled_->code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
                        0, 0, data, nullptr);

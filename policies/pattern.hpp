@@ -38,7 +38,7 @@ class Pattern {
 
  private:
   struct Compiled;
-  std::shared_ptr<const Compiled> compiled_;
+  std::shared_ptr<Compiled> compiled_;
   std::string source_;
   std::string effective_;
   bool case_sensitive_ = false;
