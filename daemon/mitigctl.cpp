@@ -3,6 +3,7 @@
 #include "daemon/cli_args.hpp"
 #include "daemon/engine.hpp"
 #include "policies/json_input.hpp"
+#include "policies/policy_edit.hpp"
 #include "policies/rule_eval.hpp"
 #include "reconcilers/prober.hpp"
 #include "state/writer_lock.hpp"
@@ -10,7 +11,9 @@
 #include <boost/json.hpp>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -33,6 +36,12 @@ Commands (every command takes -o json):
   validate-manifests DIR                    check a directory of manifests
   rules render MANIFEST --server nginx|apache [--inventory FILE]
   rules test MANIFEST --requests FILE [--live URL] [--inventory FILE]
+  block ID... [--org | --server HOST] [--reason TEXT] [--until DATE] [--by NAME]
+  block --clear [--org | --server HOST]
+  unblock ID... [--org | --server HOST]
+  enable | disable [--org | --server HOST]     MitigationsEnabled for the org or one server
+      (these edit the policy files in place, for the operator to review and commit;
+       without --org the server file of this host is edited)
 
 The config defaults to /etc/mitigd/mitigd.json (or $MITIGD_CONFIG).
 )";
@@ -490,6 +499,103 @@ int cmd_rules(Cli& cli, const Args& args) {
   return mismatches == 0 ? 0 : 1;
 }
 
+// Writes beside the file and renames over it: a reader sees the old file or the new one.
+void write_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".mitigctl-tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw ErrorException(make_error(Errc::io, tmp + ": cannot write"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw ErrorException(make_error(Errc::io, path + ": cannot replace"));
+  }
+}
+
+int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args) {
+  Config config = cli.config();
+  std::string file;
+  if (args.flag("--org")) {
+    if (args.value("--server")) throw UsageError("--org and --server exclude each other");
+    file = config.policy_dir + "/org.json";
+  } else {
+    std::string host;
+    if (auto h = args.value("--server")) {
+      host = *h;
+    } else {
+      auto inv = load_inventory(config.inventory);
+      if (!inv) throw ErrorException(inv.error());
+      host = inv->host;
+    }
+    if (host.empty() || host.find('/') != std::string::npos || host.starts_with(".")) throw UsageError("--server HOST: a host name");
+    std::filesystem::create_directories(config.policy_dir + "/servers");
+    file = config.policy_dir + "/servers/" + host + ".json";
+    if (!std::filesystem::exists(file)) write_atomically(file, "{\n  \"blocked\": []\n}\n");
+  }
+  auto text = json_input::read_file_capped(file, 1024 * 1024);
+  if (!text) throw ErrorException(text.error());
+  Result<std::string> edited = make_error(Errc::internal, "no edit");
+  std::string summary;
+  const auto& ids = args.positional();
+  for (const auto& id : ids) {
+    if (!is_valid_mitigation_id(id)) throw UsageError(id + ": not a mitigation id");
+  }
+  if (command == "block" && args.flag("--clear")) {
+    if (!ids.empty()) throw UsageError("block --clear takes no ids");
+    edited = policy_edit::clear(file, *text);
+    summary = "cleared the blocklist";
+  } else if (command == "block") {
+    if (ids.empty()) throw UsageError("block needs at least one mitigation id (or --clear)");
+    std::vector<BlockEntry> entries;
+    for (const auto& id : ids) {
+      BlockEntry e;
+      e.id = id;
+      e.reason = args.value("--reason").value_or("");
+      e.by = args.value("--by").value_or("");
+      if (!json_input::is_single_line(e.reason) || !json_input::is_single_line(e.by)) throw UsageError("--reason and --by: one line");
+      if (auto until = args.value("--until")) {
+        if (!parse_until(*until)) throw UsageError("--until: a date such as 2026-12-31 or a UTC time such as 2026-12-31T18:00:00Z");
+        e.until = *until;
+      }
+      entries.push_back(e);
+    }
+    edited = policy_edit::block(file, *text, entries);
+    summary = "blocked";
+    for (const auto& id : ids) summary += " " + id;
+    if (auto r = args.value("--reason")) summary += ": " + *r;
+  } else if (command == "unblock") {
+    if (ids.empty()) throw UsageError("unblock needs at least one mitigation id");
+    edited = policy_edit::unblock(file, *text, ids);
+    summary = "unblocked";
+    for (const auto& id : ids) summary += " " + id;
+  } else {
+    if (!ids.empty()) throw UsageError(command + " takes no ids");
+    edited = policy_edit::set_enabled(file, *text, command == "enable");
+    summary = command == "enable" ? "enabled mitigations" : "disabled mitigations";
+  }
+  if (!edited) throw ErrorException(edited.error());
+  if (*edited == *text) {
+    if (!cli.json_out) std::cout << file << ": already so, nothing changed\n";
+    return 0;
+  }
+  write_atomically(file, *edited);
+  try {
+    auto store = state::Store::open(config.state_db);
+    store->audit_append({"", "policy_edited", ids.size() == 1 ? ids[0] : "", 0, "", actor(), summary + " in " + file, "{}"});
+  } catch (const std::exception&) {
+    // The policy repository may be edited on a machine without mitigd's state: the daemon audits
+    // the change when it sees it.
+  }
+  if (cli.json_out) {
+    print_json(json::object{{"file", file}, {"changed", true}, {"summary", summary}});
+  } else {
+    std::cout << file << ": " << summary << " (review and commit it; the daemon converges on its own)\n";
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> all(argv + 1, argv + argc);
   Cli cli;
@@ -516,8 +622,9 @@ int run(int argc, char** argv) {
   std::string command = all[i];
   std::vector<std::string> rest(all.begin() + static_cast<long>(i) + 1, all.end());
   static const std::set<std::string> kValues{"--output", "--out", "--plan", "--csv", "--since", "--until", "--mitigation",
-                                             "--event", "--text", "--server", "--requests", "--live", "--inventory", "--config"};
-  Args args(rest, kValues, {"--detailed-exitcode"});
+                                             "--event", "--text", "--server", "--requests", "--live", "--inventory", "--config",
+                                             "--reason", "--until", "--by"};
+  Args args(rest, kValues, {"--detailed-exitcode", "--org", "--clear"});
   if (auto c = args.value("--config")) cli.config_path = *c;
   std::string output = args.value("--output").value_or("text");
   if (output != "text" && output != "json") throw UsageError("-o text|json");
@@ -531,6 +638,9 @@ int run(int argc, char** argv) {
   if (command == "validate") return cmd_validate(cli, args);
   if (command == "validate-manifests") return cmd_validate_manifests(cli, args);
   if (command == "rules") return cmd_rules(cli, args);
+  if (command == "block" || command == "unblock" || command == "enable" || command == "disable") {
+    return cmd_policy_edit(cli, command, args);
+  }
   throw UsageError("unknown command " + command);
 }
 

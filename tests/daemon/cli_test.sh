@@ -68,5 +68,30 @@ check "bad policy: names file and field" contains "$msg" "policy2/org.json: miti
 msg="$("$MITIGCTL" validate "$work/policy2" 2>&1)"; rc=$?
 check "validate refuses the bad policy repo" test "$rc" -eq 1
 
+# block / unblock edit the policy file in place; the round trip is byte-identical.
+cp "$work/policy/servers/mail01.json" "$work/server-before.json"
+"$MITIGCTL" --config "$work/mitigd.json" block M1 --reason "breaks the monitor, \"badly\"" --until 2027-01-31 >/dev/null
+out="$("$MITIGCTL" --config "$work/mitigd.json" plan -o json)"
+check "block M1 (server file) shows M1 blocked" python3 -c '
+import json,sys; d=json.loads(sys.argv[1])
+m=[m for m in d["mitigations"] if m["id"]=="M1"][0]
+assert m["status"]=="blocked" and "breaks the monitor" in m["reason"], m' "$out"
+"$MITIGCTL" --config "$work/mitigd.json" unblock M1 >/dev/null
+check "unblock restores the server file byte for byte" cmp -s "$work/server-before.json" "$work/policy/servers/mail01.json"
+cp "$work/policy/org.json" "$work/org-before.json"
+"$MITIGCTL" --config "$work/mitigd.json" block M2 IMAP1 --org --reason "change freeze" >/dev/null
+"$MITIGCTL" --config "$work/mitigd.json" unblock IMAP1 M2 --org >/dev/null
+check "org block/unblock round trip is byte-identical" cmp -s "$work/org-before.json" "$work/policy/org.json"
+"$MITIGCTL" --config "$work/mitigd.json" disable --org >/dev/null
+out="$("$MITIGCTL" --config "$work/mitigd.json" explain M1)"
+check "disable --org turns mitigations off" contains "$out" "mitigations are disabled (organisation off"
+"$MITIGCTL" --config "$work/mitigd.json" enable --org >/dev/null
+check "enable --org restores the file" cmp -s "$work/org-before.json" "$work/policy/org.json"
+printf '{ "blocked": 7 }' > "$work/policy/servers/mail01.json"
+msg="$("$MITIGCTL" --config "$work/mitigd.json" block M1 2>&1)"; rc=$?
+check "block refuses to write over an invalid file" test "$rc" -eq 1
+check "and says why" contains "$msg" "refusing to edit an invalid file"
+check "the invalid file is left as it was" test "$(cat "$work/policy/servers/mail01.json")" = '{ "blocked": 7 }'
+
 echo "$fails failures"
 exit $(( fails > 0 ))
