@@ -27,6 +27,7 @@ Result<void> Engine::load() {
   web_driver_.reset();
   if (inputs_->inventory.web_server) {
     web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_);
+    web_driver_->set_checkpoint(checkpoint_);
     web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);
   }
   return {};
@@ -67,8 +68,18 @@ Plan Engine::plan(state::Store& store, SysSeconds now) {
 
 ApplyOutcome Engine::apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor) {
   ApplyContext ctx{store, reconcilers(), inputs_->inventory, inputs_->inventory.web_server ? &prober_ : nullptr,
-                   run_id, actor, [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); }};
-  if (web_driver_) web_driver_->remove_leftovers();
+                   run_id, actor, [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); },
+                   std::chrono::milliseconds(1000), {403, 444}, checkpoint_};
+  if (web_driver_) {
+    web_driver_->set_checkpoint(checkpoint_);
+    if (auto r = web_driver_->recover(); !r) {
+      ApplyOutcome failed;
+      failed.failed = 1;
+      failed.lines.push_back("! cannot recover the interrupted web server change: " + r.error().message);
+      store.audit_append({"", "recovery_failed", "", 0, run_id, actor, failed.lines.back(), "{}"});
+      return failed;
+    }
+  }
   return apply_plan(plan, manifests_by_id(), ctx);
 }
 

@@ -36,6 +36,7 @@ class Engine {
   ApplyOutcome apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor);
   std::map<std::string, const Manifest*> manifests_by_id() const;
   std::vector<Reconciler*> reconcilers();
+  void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
 
  private:
   Config config_;
@@ -44,6 +45,7 @@ class Engine {
   std::optional<Inputs> inputs_;
   std::unique_ptr<web::ConfigDirDriver> web_driver_;
   std::unique_ptr<WebRulesReconciler> web_;
+  Checkpoint checkpoint_;
 };
 
 std::string new_run_id();

@@ -9,6 +9,7 @@
 #include "state/writer_lock.hpp"
 
 #include <boost/json.hpp>
+#include <csignal>
 #include <unistd.h>
 
 #include <cstdio>
@@ -76,6 +77,18 @@ std::unique_ptr<Loaded> load_all(Cli& cli) {
   auto l = std::make_unique<Loaded>();
   Config config = cli.config();
   l->engine = std::make_unique<Engine>(config, l->runner, l->prober);
+  // Fault injection for the crash-safety test only: SIGKILL at the Nth checkpoint.
+  if (const char* kill_at = std::getenv("MITIGD_TEST_KILL_AT")) {
+    long target = std::atol(kill_at);
+    // One counter for every copy of the hook (the driver and the applier each hold one).
+    auto reached = std::make_shared<long>(0);
+    l->engine->set_checkpoint([target, reached](std::string_view point) {
+      if (++*reached == target) {
+        std::cerr << "killed at checkpoint " << *reached << ": " << point << "\n";
+        ::raise(SIGKILL);
+      }
+    });
+  }
   if (auto r = l->engine->load(); !r) throw ErrorException(r.error());
   l->store = state::Store::open(config.state_db);
   return l;

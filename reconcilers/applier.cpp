@@ -93,6 +93,7 @@ class MitigationApplier {
       }
     }
     for (const auto& r : rows) ctx_.store.ledger_set_phase(r.row, "reverting");
+    reach(ctx_.checkpoint, "revert: rows marked reverting");
     // Group by reconciler, undo last-first.
     std::map<Reconciler*, std::vector<state::LedgerRecord>> by;
     for (const auto& r : rows) by[reconciler_for_resource(r.resource)].push_back(r);
@@ -111,7 +112,11 @@ class MitigationApplier {
         return;  // rows stay (phase reverting): the next run retries; nothing is forgotten
       }
     }
-    for (const auto& r : rows) ctx_.store.ledger_remove(r.row);
+    reach(ctx_.checkpoint, "revert: system restored, rows not yet removed");
+    for (const auto& r : rows) {
+      ctx_.store.ledger_remove(r.row);
+      reach(ctx_.checkpoint, "revert: one row removed");
+    }
     json::object detail;
     detail["reason"] = steps.front()->reason;
     std::string event = "reverted";
@@ -158,6 +163,7 @@ class MitigationApplier {
           new_rows.push_back(*existing);  // left by an interrupted run: keep its prior state
         } else {
           new_rows.push_back(ctx_.store.ledger_record(row));
+          reach(ctx_.checkpoint, "apply: ledger row recorded");
         }
       }
       if (!handled) {
@@ -187,6 +193,7 @@ class MitigationApplier {
       if (!r) return fail(m, new_rows, done, r.error(), now);
       applied_state[rec] = *r;
       done.push_back(rec);
+      reach(ctx_.checkpoint, "apply: reconciler put done");
     }
     // 3. Probes at the real listener.
     bool web_touched = std::any_of(done.begin(), done.end(), [](Reconciler* r) { return r->name() == "web"; });
@@ -194,6 +201,7 @@ class MitigationApplier {
       std::string problem = run_probes(*ctx_.prober, ctx_.inventory.web_server->probe_url, m, ctx_.blocking_statuses, ctx_.probe_window);
       if (!problem.empty()) return fail(m, new_rows, done, make_error(Errc::probe_failed, "probe failed: " + problem), now);
     }
+    reach(ctx_.checkpoint, "apply: probes passed, not committed");
     // 4. Commit.
     ctx_.store.transaction([&] {
       for (auto row : new_rows) ctx_.store.ledger_set_phase(row, "applied");
@@ -206,6 +214,7 @@ class MitigationApplier {
       }
       ctx_.store.failure_clear(m.id);
     });
+    reach(ctx_.checkpoint, "apply: committed, not audited");
     json::object detail;
     detail["title"] = m.title;
     detail["actions"] = steps.size();

@@ -4,6 +4,7 @@
 //   whole or nothing: if a put, a validation, a reload or a probe fails, everything this run did
 //   for the mitigation is rolled back, the failure is recorded with backoff and audited;
 //   nothing applied is forgotten: a row is removed only after its undo succeeded.
+#include "reconcilers/checkpoint.hpp"
 #include "reconcilers/plan.hpp"
 #include "reconcilers/prober.hpp"
 #include "reconcilers/reconciler.hpp"
@@ -27,6 +28,7 @@ struct ApplyContext {
   std::function<SysSeconds()> now;
   std::chrono::milliseconds probe_window{1000};  // retries for an upstream that is slow to answer
   std::set<int> blocking_statuses{403, 444};
+  Checkpoint checkpoint;
 };
 
 struct ApplyOutcome {

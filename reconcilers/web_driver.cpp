@@ -1,6 +1,8 @@
 #include "reconcilers/web_driver.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -36,13 +38,69 @@ std::map<FileKey, std::string> ConfigDirDriver::read_owned() const {
   return out;
 }
 
-void ConfigDirDriver::remove_leftovers() const {
+std::string ConfigDirDriver::journal_path() const { return server_.server_include_dir + "/.mitigd-journal"; }
+
+bool ConfigDirDriver::has_pending_journal() const {
+  std::error_code ec;
+  return fs::exists(journal_path(), ec);
+}
+
+Result<void> ConfigDirDriver::write_journal(const FileSet& undo, const std::string& new_generation,
+                                            const std::string& old_generation) const {
+  boost::json::array files;
+  for (const auto& [key, content] : undo) {
+    files.push_back(boost::json::object{{"context", key.first == Context::http ? "http" : "server"},
+                                        {"name", key.second},
+                                        {"content", content ? boost::json::value(*content) : boost::json::value(nullptr)}});
+  }
+  boost::json::object journal{{"new_generation", new_generation}, {"old_generation", old_generation}, {"undo", files}};
+  FileSet one;
+  one[{Context::server, ".mitigd-journal"}] = boost::json::serialize(journal);
+  return write_files(one);
+}
+
+void ConfigDirDriver::remove_journal() const {
+  std::error_code ec;
+  fs::remove(journal_path(), ec);
+}
+
+Result<void> ConfigDirDriver::recover() {
   for (Context c : {Context::http, Context::server}) {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_of(c), ec)) {
       if (entry.path().filename().string().ends_with(".mitigd-tmp")) fs::remove(entry.path(), ec);
     }
   }
+  if (!has_pending_journal()) return {};
+  std::ifstream in(journal_path(), std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(text, ec);
+  if (ec || !doc.is_object()) {
+    return make_error(Errc::internal, journal_path() + ": unreadable journal of an interrupted change; inspect the include "
+                                                       "dirs, then remove it");
+  }
+  FileSet undo;
+  std::string old_generation;
+  std::string new_generation = boost::json::value_to<std::string>(doc.at("new_generation"));
+  for (const auto& f : doc.at("undo").as_array()) {
+    const auto& o = f.as_object();
+    Context c = o.at("context").as_string() == "http" ? Context::http : Context::server;
+    std::string name = boost::json::value_to<std::string>(o.at("name"));
+    if (name.find('/') != std::string::npos) return make_error(Errc::internal, journal_path() + ": bad file name " + name);
+    if (o.at("content").is_null()) {
+      undo[{c, name}] = std::nullopt;
+    } else {
+      undo[{c, name}] = boost::json::value_to<std::string>(o.at("content"));
+      if (name == kPreludeName) old_generation = generation_of(*undo[{c, name}]);
+    }
+  }
+  // The state before the interrupted change had validated and was serving: put it back and load it.
+  if (auto w = write_files(undo); !w) return w.error();
+  if (auto r = validate_and_reload(); !r) return r.error();
+  if (auto r = wait_for_generation(old_generation, new_generation); !r) return r.error();
+  remove_journal();
+  return {};
 }
 
 Result<void> ConfigDirDriver::write_files(const FileSet& files) const {
@@ -140,14 +198,18 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
     for (const RenderedFile& f : render_prelude(server_.kind, first)) prelude[{f.context, f.name}] = f.text;
     FileSet remove_prelude;
     for (const auto& kv : prelude) remove_prelude[kv.first] = std::nullopt;
+    if (auto j = write_journal(remove_prelude, first, ""); !j) return j.error();
     if (auto w = write_files(prelude); !w) return w.error();
+    reach(checkpoint_, "web: prelude written, not loaded");
     auto r = validate_and_reload();
     if (r) r = wait_for_generation(first, "");
     if (!r) {
       (void)write_files(remove_prelude);
       if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
+      remove_journal();
       return r.error();
     }
+    remove_journal();
     owned = read_owned();
   }
 
@@ -187,21 +249,29 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
       undo[key] = std::nullopt;
     }
   }
+  if (auto j = write_journal(undo, any_mitigation ? generation : "", old_generation); !j) return j.error();
+  reach(checkpoint_, "web: before writing the candidate files");
   if (auto w = write_files(changes); !w) {
     (void)write_files(undo);
+    remove_journal();
     return w.error();
   }
+  reach(checkpoint_, "web: candidate files in place, not validated");
   auto r = validate_and_reload();
+  reach(checkpoint_, "web: validated and reloaded");
   if (r) {
     r = wait_for_generation(any_mitigation ? generation : std::string(), old_generation);
   }
+  reach(checkpoint_, "web: new generation serving");
   if (!r) {
     // Put the previous files back. A failed validation never reloaded; a failed reload may have
     // half-happened, so reload the restored config as well.
     (void)write_files(undo);
     if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
+    remove_journal();
     return r.error();
   }
+  remove_journal();
   return undo;
 }
 

@@ -5,6 +5,7 @@
 // ever sees a config that validated. nginx and Apache differ only in what is rendered
 // (web_rules) and in the commands the inventory gives.
 #include "policies/inventory.hpp"
+#include "reconcilers/checkpoint.hpp"
 #include "reconcilers/command_runner.hpp"
 #include "reconcilers/prober.hpp"
 #include "reconcilers/web_rules.hpp"
@@ -38,11 +39,18 @@ class ConfigDirDriver {
   // that undo it, for the caller to pass back when its probes fail.
   Result<FileSet> transact(const FileSet& changes);
 
-  // Files written beside the live ones during a transaction, found after a crash.
-  void remove_leftovers() const;
+  // After a crash: removes temporary files, and rolls back a transaction that was interrupted
+  // (its journal is still there) to the last validated state, reloaded. The ledger then tells the
+  // planner what to redo. Call before applying anything.
+  Result<void> recover();
+  bool has_pending_journal() const;
+  void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
 
  private:
   Result<void> write_files(const FileSet& files) const;
+  Result<void> write_journal(const FileSet& undo, const std::string& new_generation, const std::string& old_generation) const;
+  void remove_journal() const;
+  std::string journal_path() const;
   Result<void> validate_and_reload();
   // A reload is asynchronous: wait until the listener answers for the new generation (or, when
   // the prelude went away, stops answering for the old one).
@@ -53,6 +61,7 @@ class ConfigDirDriver {
   WebServer server_;
   CommandRunner& runner_;
   Prober& prober_;
+  Checkpoint checkpoint_;
 };
 
 }  // namespace mitigd::web

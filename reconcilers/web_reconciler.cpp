@@ -10,6 +10,9 @@ namespace json = boost::json;
 void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
                                  const std::map<std::string, const Manifest*>&, ObservedState& out) {
   auto owned = driver_.read_owned();
+  // An interrupted change: the files on disk may not be what the server runs. Everything we own
+  // is suspect until recover() has rolled it back.
+  bool interrupted = driver_.has_pending_journal();
   std::set<std::string> known;
   for (const auto& r : rows) {
     if (!r.resource.starts_with("web:")) continue;
@@ -30,6 +33,10 @@ void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
       } else {
         obs.state = ObservedAction::State::in_force;
       }
+    }
+    if (interrupted && obs.state == ObservedAction::State::in_force) {
+      obs.state = ObservedAction::State::drifted;
+      obs.detail = "an interrupted change of the web server config is rolled back first";
     }
     out.actions[{r.mitigation_id, r.action_index}] = obs;
   }

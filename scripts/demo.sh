@@ -21,37 +21,8 @@ cp -r examples/. "$work/"
 rm -rf "$work/var"
 cd "$work"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-app_port="$(free_port)"
-site_port="$(free_port)"
-sed -i "s#http://127.0.0.1:18080#http://127.0.0.1:$site_port#" server/inventory.json
-
-# The site: the Exchange-like app behind a private nginx (set-misc loaded, pcre_jit on).
-python3 "$root/tests/integration/upstream_app.py" "$app_port" >/dev/null & pids+=($!)
-prefix="$work/var/nginx"
-mkdir -p "$prefix"/{conf,logs,tmp} "$prefix"/mitigd/{http,server}
-cat > "$prefix/conf/nginx.conf" <<NGINX
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_set_misc_module.so;
-pid $prefix/nginx.pid;
-pcre_jit on;
-worker_processes 1;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path $prefix/tmp/body; proxy_temp_path $prefix/tmp/proxy;
-  fastcgi_temp_path $prefix/tmp/fcgi; uwsgi_temp_path $prefix/tmp/uwsgi; scgi_temp_path $prefix/tmp/scgi;
-  include $prefix/mitigd/http/*.conf;
-  upstream exchange { server 127.0.0.1:$app_port; keepalive 8; }
-  server {
-    listen 127.0.0.1:$site_port;
-    include $prefix/mitigd/server/*.conf;
-    location / { proxy_pass http://exchange; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-NGINX
-nginx -p "$prefix" -c conf/nginx.conf -e logs/error.log -g 'daemon off;' & pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$site_port/" && break; sleep 0.05; done
+source "$root/scripts/lib/site.sh"
+start_site "$work" "$root"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 try() {  # try LABEL METHOD TARGET [COOKIE]
