@@ -1,6 +1,7 @@
 // mitigctl: plan, apply, explain, status, report, audit, rules, validate.
 // Exit codes: 0 success (plan --detailed-exitcode: nothing to do), 1 error, 2 changes pending.
 #include "daemon/cli_args.hpp"
+#include "daemon/control_protocol.hpp"
 #include "daemon/engine.hpp"
 #include "policies/json_input.hpp"
 #include "policies/policy_edit.hpp"
@@ -146,6 +147,23 @@ int cmd_apply(Cli& cli, const Args& args) {
   std::string holder;
   auto lock = state::WriterLock::try_acquire(l->store->path(), &holder);
   if (!lock) {
+    // The daemon holds the lock while it runs: ask it to reconcile instead, and report its run.
+    const Config& config = l->engine->config();
+    if (!args.value("--plan") && !config.control_socket.empty() && std::filesystem::exists(config.control_socket)) {
+      auto answer = control_request(config.control_socket, "reconcile", 300);
+      if (!answer) throw ErrorException(answer.error());
+      const json::object& o = answer->as_object();
+      if (cli.json_out) {
+        print_json(*answer);
+      } else {
+        if (const auto* lines = o.if_contains("lines")) {
+          for (const auto& line : lines->as_array()) std::cout << line.as_string().c_str() << "\n";
+        }
+        if (const auto* e = o.if_contains("error")) std::cout << "error: " << e->as_string().c_str() << "\n";
+        std::cout << "(run " << json::serialize(o.at("run")) << " of the mitigd daemon, via " << config.control_socket << ")\n";
+      }
+      return o.at("ok").as_bool() ? 0 : 1;
+    }
     throw ErrorException(make_error(Errc::conflict, "another writer is changing this server (" + holder +
                                                         "); try again when it has finished"));
   }
