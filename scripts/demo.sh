@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: an Exchange-like site behind a private nginx on loopback, the example manifests and
-# policy, and mitigd converging it: plan, apply, exploits dropped while normal traffic passes,
+# policy, and the mitigd daemon converging it: plan, exploits dropped while normal traffic passes,
 # a policy block reverting M2, and the security update reverting M1 by itself, with the audit.
 # Ends by itself and cleans up. Usage: scripts/demo.sh
 set -euo pipefail
@@ -57,26 +57,36 @@ say "mitigctl plan  (the dry-run diff: what will change and why)"
 say "mitigctl explain M1  (the decision chain)"
 "$mitigctl" explain M1
 
-say "mitigctl apply  (validate -> reload -> probe, per mitigation; the mitigd daemon is not built yet)"
-"$mitigctl" apply
+say "Start the mitigd daemon (poll every 2 s; inotify on policy, inventory, manifests, version file, rule files)"
+metrics_port="$(free_port)"
+sed -i "s/\"poll_interval_seconds\": 300/\"poll_interval_seconds\": 2/; s/127.0.0.1:19464/127.0.0.1:$metrics_port/" mitigd.json
+"$root/build/daemon/mitigd" --config "$work/mitigd.json" 2>"$work/daemon.log" & daemon=$!; pids+=($daemon)
+wait_for() {  # wait_for SECONDS COMMAND...
+  local end=$(( $(date +%s) + $1 )); shift
+  until "$@"; do [ "$(date +%s)" -lt "$end" ] || { echo "  (timed out)"; return 1; }; sleep 0.05; done
+}
+exploit_dropped() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$site_port/autodiscover/autodiscover.json?@x/%50owershell")" = 000 ]; }
+exploit_passes() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$site_port/autodiscover/autodiscover.json?@x/%50owershell")" = 200 ]; }
+owa_csp_plain() { curl -s -D - -o /dev/null "http://127.0.0.1:$site_port/owa/" | tr -d '\r' | grep -qx "Content-Security-Policy: default-src 'self'"; }
+converged() { "$mitigctl" plan --detailed-exitcode >/dev/null 2>&1; }
+daemon_log() { sed 's/^/  daemon| /' "$work/daemon.log" | tail -n +"$1"; }
+wait_for 20 exploit_dropped && wait_for 20 converged
+daemon_log 1
+log_lines=$(wc -l < "$work/daemon.log")
 
-say "Traffic after apply"
+say "Traffic with the mitigations in force"
 traffic
 
-say "Policy: block M2 in the server's policy file (as an operator would commit it), then converge"
-python3 - policy/servers/mail01.json <<'PY'
-import json, sys
-p = sys.argv[1]; d = json.load(open(p))
-d["blocked"] = [{"id": "M2", "reason": "breaks OWA calendar printing", "by": "alice", "until": "2027-01-31"}]
-json.dump(d, open(p, "w"), indent=2); open(p, "a").write("\n")
-PY
-"$mitigctl" plan --detailed-exitcode | tail -n 12 || true
-"$mitigctl" apply
+say "Policy: block M2 for this server (mitigctl block edits policy/servers/mail01.json for review and commit)"
+"$mitigctl" block M2 --reason "breaks OWA calendar printing" --by alice --until 2027-01-31
+wait_for 20 owa_csp_plain && wait_for 20 converged
+daemon_log $((log_lines + 1)); log_lines=$(wc -l < "$work/daemon.log")
 traffic
 
-say "The security update is installed: Exchange 15.2.1118.20 (>= M1's fixed_in)"
+say "The security update is installed: Exchange 15.2.1118.20 (>= M1's fixed_in); nobody runs anything"
 echo "15.2.1118.20" > server/exchange.version
-"$mitigctl" apply
+wait_for 20 exploit_passes && wait_for 20 converged
+daemon_log $((log_lines + 1))
 traffic
 
 say "mitigctl status"
@@ -86,4 +96,8 @@ say "mitigctl audit  (hash-chained; every decision and change)"
 "$mitigctl" audit
 "$mitigctl" audit verify
 
-say "Done: nginx and the app stop now, the work dir $work is removed."
+say "Metrics (loopback only)"
+curl -s "127.0.0.1:$metrics_port/metrics" | grep -E '^mitigd_(mitigations|reconciles_total|inputs_valid)' | sed 's/^/  /'
+
+kill -TERM "$daemon"; wait "$daemon" 2>/dev/null || true
+say "Done: mitigd stopped on SIGTERM; nginx and the app stop now, and $work is removed."
