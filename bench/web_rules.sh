@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# bench/web_rules: the cost of mitigd's rules on a real nginx, measured in one run.
+#  1. Throughput (wrk, loopback, keep-alive) of the same nginx serving a small static page with no
+#     rules and with 100 active mitigations from the compiler (decoded request_uri rules, cookie
+#     rules, scoped rules), on a realistic ~110-byte Exchange-like URI. Target: >= 90% of no rules.
+#  2. Time to apply one new mitigation end to end (mitigctl apply: plan, write, nginx -t, reload,
+#     wait until the new config serves, probes, ledger) against `nginx -t` + `nginx -s reload` in
+#     the same run. Target: <= 1.5x.
+# Usage: bench/web_rules.sh [BUILD_DIR]   (prints figures and ratios; asserts nothing)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-$root/build}"
+mitigctl="$build/daemon/mitigctl"
+work="$(mktemp -d /tmp/mitigd-bench-XXXXXX)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+prefix="$work/nginx"
+mkdir -p "$prefix"/{conf,logs,tmp,html} "$prefix"/mitigd/{http,server} "$work"/{manifests,policy/servers}
+head -c 2048 /dev/zero | tr '\0' 'x' > "$prefix/html/index.html"
+cat > "$prefix/conf/nginx.conf" <<NGINX
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_set_misc_module.so;
+pid $prefix/nginx.pid;
+pcre_jit on;
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $prefix/tmp/b; proxy_temp_path $prefix/tmp/p; fastcgi_temp_path $prefix/tmp/f;
+  uwsgi_temp_path $prefix/tmp/u; scgi_temp_path $prefix/tmp/s;
+  include $prefix/mitigd/http/*.conf;
+  server {
+    listen 127.0.0.1:$port;
+    include $prefix/mitigd/server/*.conf;
+    location / { root $prefix/html; try_files /index.html =404; }
+  }
+}
+NGINX
+nginx -p "$prefix" -c conf/nginx.conf -e logs/error.log -g 'daemon off;' & pids+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+
+ngx=(nginx -p "$prefix" -c conf/nginx.conf -e logs/error.log)
+echo '{ "mitigations_enabled": true }' > "$work/policy/org.json"
+echo "15.2.1118.7" > "$work/version"
+cat > "$work/inventory.json" <<J
+{ "host": "bench", "products": { "exchange": { "version": { "file": "version" } } },
+  "web_server": { "kind": "nginx", "http_include_dir": "$prefix/mitigd/http", "server_include_dir": "$prefix/mitigd/server",
+    "validate": ["nginx", "-p", "$prefix", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-t", "-q"],
+    "reload": ["nginx", "-p", "$prefix", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-s", "reload"],
+    "probe_url": "http://127.0.0.1:$port" } }
+J
+echo "{ \"inventory\": \"inventory.json\", \"policy_dir\": \"policy\", \"manifests_dir\": \"manifests\", \"state_db\": \"state.db\" }" > "$work/mitigd.json"
+export MITIGD_CONFIG="$work/mitigd.json"
+
+# 100 realistic, distinct mitigations: decoded request_uri lookaheads, cookie rules, scoped path rules.
+python3 - "$work/manifests" <<'PY'
+import json, sys
+words = ["autodiscover", "powershell", "ecp", "owa", "ews", "mapi", "rpc", "oab", "sync", "admin", "proxy", "backend",
+         "exchange", "mailbox", "calendar", "contacts", "search", "attachment", "download", "upload"]
+for i in range(100):
+    a, b = words[i % 20], words[(i * 7 + 3) % 20]
+    kind = i % 4
+    if kind == 0:
+        when = [{"input": "request_uri", "decode": True, "pattern": f"(?=.*{a})(?=.*{b}{i})"}]
+    elif kind == 1:
+        when = [{"input": "cookie", "pattern": f"X-Backend-{i}=(.+)/(.+)~(.+)"}]
+    elif kind == 2:
+        when = [{"input": "query", "decode": True, "pattern": f"(?:^|&){a}{i}=[^&]*(?:\\.\\./|%2e%2e)"}]
+    else:
+        when = [{"input": "header:User-Agent", "pattern": f"^exploit-kit-{i}/"}, {"input": "method", "pattern": "^POST$"}]
+    action = {"kind": "rewrite_rule", "name": f"rule {i}", "when": when, "respond": "abort"}
+    if i % 5 == 0:
+        action["scope"] = f"/{a}/"
+    m = {"schema": 1, "id": f"B{i:03d}", "revision": 1, "title": f"bench {i}",
+         "applies_to": {"product": "exchange", "fixed_in": "15.2.1118.20"}, "actions": [action]}
+    json.dump(m, open(f"{sys.argv[1]}/B{i:03d}.json", "w"))
+PY
+
+uri="/owa/service.svc?action=GetItem&ID=-1&AC=1&UA=0&app=Mail&n=42&cid=8a5c2f1e-4b7d-4c3a-9e21-0f6d3b2a1c55"
+run_wrk() { wrk -t1 -c32 -d"${WRK_SECONDS:-5}"s -H "Cookie: ClientId=ABCDEF; X-OWA-CANARY=abc123; X-BackEndCookie=S-1-5-21=def" \
+              "http://127.0.0.1:$port$uri" | awk '/Requests\/sec/ {print $2}'; }
+
+echo "bench/web_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, wrk -t1 -c32, URI ${#uri} bytes"
+run_wrk >/dev/null  # warm up
+bare1="$(run_wrk)"
+"$mitigctl" apply >/dev/null
+rules="$(ls "$prefix"/mitigd/server/mitigd-B*.conf | wc -l)"
+ruled1="$(run_wrk)"
+# Alternate once more to even out drift on a shared machine.
+mv "$prefix/mitigd/server" "$prefix/mitigd/server.off"; mkdir "$prefix/mitigd/server"; "${ngx[@]}" -s reload 2>/dev/null; sleep 0.3
+bare2="$(run_wrk)"
+rmdir "$prefix/mitigd/server"; mv "$prefix/mitigd/server.off" "$prefix/mitigd/server"; "${ngx[@]}" -s reload 2>/dev/null; sleep 0.3
+ruled2="$(run_wrk)"
+python3 - "$bare1" "$bare2" "$ruled1" "$ruled2" "$rules" <<'PY'
+import sys
+b1, b2, r1, r2, n = map(float, sys.argv[1:])
+bare, ruled = (b1 + b2) / 2, (r1 + r2) / 2
+print(f"  no rules:        {bare:10.0f} req/s  ({b1:.0f}, {b2:.0f})")
+print(f"  {int(n)} mitigations: {ruled:10.0f} req/s  ({r1:.0f}, {r2:.0f})")
+print(f"  ratio: {ruled / bare * 100:.1f}% of no rules (target >= 90%)  cost per request: {(1/ruled - 1/bare) * 1e6:.2f} us")
+PY
+
+# 2. One new mitigation end to end vs nginx -t + reload, 7 rounds each, medians.
+cp "$root/examples/manifests/M1.json" "$work/M1.json"
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+apply_times=(); base_times=()
+for round in 1 2 3 4 5 6 7; do
+  s=$(date +%s%N); "${ngx[@]}" -t -q; "${ngx[@]}" -s reload; base_times+=("$(ms "$s")")
+  sleep 0.2
+  cp "$work/M1.json" "$work/manifests/M1.json"
+  s=$(date +%s%N); "$mitigctl" apply >/dev/null; apply_times+=("$(ms "$s")")
+  rm "$work/manifests/M1.json"; "$mitigctl" apply >/dev/null   # withdrawn: reverted, for the next round
+  sleep 0.2
+done
+python3 - "${base_times[*]}" "${apply_times[*]}" <<'PY'
+import statistics, sys
+base = [int(x) for x in sys.argv[1].split()]
+apply = [int(x) for x in sys.argv[2].split()]
+b, a = statistics.median(base), statistics.median(apply)
+print(f"  nginx -t + nginx -s reload: median {b:.0f} ms  {base}")
+print(f"  mitigctl apply (1 new, 100 in force; write, validate, reload, wait for the new config, 4 probes, ledger): median {a:.0f} ms  {apply}")
+print(f"  ratio: {a / b:.2f}x (target <= 1.5x)")
+PY
