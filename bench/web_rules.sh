@@ -15,7 +15,7 @@ work="$(mktemp -d /tmp/mitigd-bench-XXXXXX)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/scripts/lib/site.sh"   # free_port
 port="$(free_port)"
 prefix="$work/nginx"
 mkdir -p "$prefix"/{conf,logs,tmp,html} "$prefix"/mitigd/{http,server} "$work"/{manifests,policy/servers}

@@ -184,6 +184,29 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
   return {};
 }
 
+// The one sequence every change of the include dirs goes through: journal, write, validate,
+// reload, wait for the new generation; on any failure the previous files are put back (and
+// reloaded when a reload may have happened), so the server only runs validated configs.
+Result<void> ConfigDirDriver::swap_in(const FileSet& changes, const FileSet& undo, const std::string& new_generation,
+                                      const std::string& old_generation) {
+  if (auto j = write_journal(undo, new_generation, old_generation); !j) return j.error();
+  reach(checkpoint_, "web: before writing the candidate files");
+  auto r = write_files(changes);
+  if (r) {
+    reach(checkpoint_, "web: candidate files in place, not validated");
+    r = validate_and_reload();
+    reach(checkpoint_, "web: validated and reloaded");
+  }
+  if (r) r = wait_for_generation(new_generation, old_generation);
+  reach(checkpoint_, "web: new generation serving");
+  if (!r) {
+    (void)write_files(undo);
+    if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
+  }
+  remove_journal();
+  return r;
+}
+
 Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   std::map<FileKey, std::string> owned = read_owned();
   FileSet changes = requested;
@@ -198,18 +221,7 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
     for (const RenderedFile& f : render_prelude(server_.kind, first)) prelude[{f.context, f.name}] = f.text;
     FileSet remove_prelude;
     for (const auto& kv : prelude) remove_prelude[kv.first] = std::nullopt;
-    if (auto j = write_journal(remove_prelude, first, ""); !j) return j.error();
-    if (auto w = write_files(prelude); !w) return w.error();
-    reach(checkpoint_, "web: prelude written, not loaded");
-    auto r = validate_and_reload();
-    if (r) r = wait_for_generation(first, "");
-    if (!r) {
-      (void)write_files(remove_prelude);
-      if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
-      remove_journal();
-      return r.error();
-    }
-    remove_journal();
+    if (auto r = swap_in(prelude, remove_prelude, first, ""); !r) return r.error();
     owned = read_owned();
   }
 
@@ -249,29 +261,7 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
       undo[key] = std::nullopt;
     }
   }
-  if (auto j = write_journal(undo, any_mitigation ? generation : "", old_generation); !j) return j.error();
-  reach(checkpoint_, "web: before writing the candidate files");
-  if (auto w = write_files(changes); !w) {
-    (void)write_files(undo);
-    remove_journal();
-    return w.error();
-  }
-  reach(checkpoint_, "web: candidate files in place, not validated");
-  auto r = validate_and_reload();
-  reach(checkpoint_, "web: validated and reloaded");
-  if (r) {
-    r = wait_for_generation(any_mitigation ? generation : std::string(), old_generation);
-  }
-  reach(checkpoint_, "web: new generation serving");
-  if (!r) {
-    // Put the previous files back. A failed validation never reloaded; a failed reload may have
-    // half-happened, so reload the restored config as well.
-    (void)write_files(undo);
-    if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
-    remove_journal();
-    return r.error();
-  }
-  remove_journal();
+  if (auto r = swap_in(changes, undo, any_mitigation ? generation : "", old_generation); !r) return r.error();
   return undo;
 }
 

@@ -52,6 +52,8 @@ class ConfigDirDriver {
   void remove_journal() const;
   std::string journal_path() const;
   Result<void> validate_and_reload();
+  Result<void> swap_in(const FileSet& changes, const FileSet& undo, const std::string& new_generation,
+                       const std::string& old_generation);
   // A reload is asynchronous: wait until the listener answers for the new generation (or, when
   // the prelude went away, stops answering for the old one).
   // Old workers keep accepting until they process their shutdown, so one answer from the new

@@ -106,7 +106,8 @@ inline std::vector<Req> exploit_requests() {
       {"GET", "/autodiscover/x?%0apowershell", {}},
       {"GET", "/ecp/y.js", {{"Cookie", "X-BEResource=localhost/EWS/Exchange.asmx?a=~1942062522"}}},
       {"GET", "/owa/auth/x.js", {{"Cookie", "X-AnonResource=true; X-AnonResource-Backend=localhost/ecp/default.flt?~3"}}},
-      {"GET", "/ecp/y.js", {{"Cookie", "a=1; x-beresource=localhost%2FEWS%2FExchange.asmx%3Fa%3D%7E1"}}},
+      // Outside /ecp/, so that PL1's decoding is what blocks it (not ECP1's 503).
+      {"GET", "/owa/y.js", {{"Cookie", "a=1; x-beresource=localhost%2FEWS%2FExchange.asmx%3Fa%3D%7E1"}}},
   };
 }
 
