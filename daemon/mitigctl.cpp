@@ -3,6 +3,7 @@
 #include "daemon/cli_args.hpp"
 #include "daemon/control_protocol.hpp"
 #include "daemon/engine.hpp"
+#include "daemon/feed_cli.hpp"
 #include "policies/json_input.hpp"
 #include "policies/policy_edit.hpp"
 #include "policies/rule_eval.hpp"
@@ -41,6 +42,7 @@ Commands (every command takes -o json):
   block ID... [--org | --server HOST] [--reason TEXT] [--until DATE] [--by NAME]
   block --clear [--org | --server HOST]
   unblock ID... [--org | --server HOST]
+  feed keygen|init|add|remove|set-role|publish|verify|client ...   (mitigctl feed --help)
   enable | disable [--org | --server HOST]     MitigationsEnabled for the org or one server
       (these edit the policy files in place, for the operator to review and commit;
        without --org the server file of this host is edited)
@@ -652,6 +654,7 @@ int run(int argc, char** argv) {
   }
   std::string command = all[i];
   std::vector<std::string> rest(all.begin() + static_cast<long>(i) + 1, all.end());
+  if (command == "feed") return run_feed_command(rest, false);
   static const std::set<std::string> kValues{"--output", "--out", "--plan", "--csv", "--since", "--until", "--mitigation",
                                              "--event", "--text", "--server", "--requests", "--live", "--inventory", "--config",
                                              "--reason", "--until", "--by"};

@@ -471,4 +471,10 @@ std::optional<std::string> Store::metadata_get(const std::string& role) {
   return std::string(static_cast<const char*>(col.getBlob()), static_cast<std::size_t>(col.getBytes()));
 }
 
+void Store::metadata_remove(const std::string& role) {
+  SQLite::Statement q(*db_, "DELETE FROM feed_metadata WHERE role = ?");
+  q.bind(1, role);
+  q.exec();
+}
+
 }  // namespace mitigd::state

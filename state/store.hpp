@@ -108,6 +108,7 @@ class Store {
   // Trusted feed metadata, kept exactly as received.
   void metadata_put(const std::string& role, std::int64_t version, const std::string& raw);
   std::optional<std::string> metadata_get(const std::string& role);
+  void metadata_remove(const std::string& role);
 
   // Runs fn inside one write transaction (BEGIN IMMEDIATE ... COMMIT); rolls back on exception.
   template <class Fn>

@@ -1,0 +1,135 @@
+#include "feed/feed_source.hpp"
+
+#include "policies/json_input.hpp"
+#include "policies/limits.hpp"
+
+#include <algorithm>
+
+namespace mitigd::feed {
+namespace {
+
+class OfflineFetcher : public Fetcher {
+ public:
+  Result<FetchResponse> fetch(const FetchRequest& r) override {
+    return make_error(Errc::unavailable, r.url + ": not fetched (offline: only verified local state is used)");
+  }
+};
+
+void record_status(state::Store& store, const FeedStatus& s) {
+  store.fact_set("feed.last_error", s.error);
+  if (s.last_success) store.fact_set("feed.last_success", format_utc(*s.last_success));
+  if (s.expires) store.fact_set("feed.expires", format_utc(*s.expires));
+  std::string versions;
+  for (const auto& [role, v] : s.versions) versions += (versions.empty() ? "" : " ") + role + "=" + std::to_string(v);
+  store.fact_set("feed.versions", versions);
+  store.fact_set("feed.targets", std::to_string(s.targets));
+}
+
+}  // namespace
+
+FeedStatus read_feed_status(state::Store& store, SysSeconds now) {
+  FeedStatus s;
+  s.error = store.fact_get("feed.last_error").value_or("");
+  if (auto v = store.fact_get("feed.last_success")) s.last_success = parse_utc_timestamp(*v);
+  if (auto v = store.fact_get("feed.expires")) s.expires = parse_utc_timestamp(*v);
+  s.expired = s.expires && now >= *s.expires;
+  if (auto v = store.fact_get("feed.targets")) s.targets = std::strtoull(v->c_str(), nullptr, 10);
+  if (auto v = store.fact_get("feed.versions")) {
+    std::size_t start = 0;
+    while (start < v->size()) {
+      auto end = v->find(' ', start);
+      auto item = v->substr(start, end == std::string::npos ? std::string::npos : end - start);
+      auto eq = item.find('=');
+      if (eq != std::string::npos) s.versions[item.substr(0, eq)] = std::strtoll(item.c_str() + eq + 1, nullptr, 10);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+  return s;
+}
+
+Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store, Fetcher& fetcher, bool online,
+                              SysSeconds now, FeedStatus& status) {
+  status = read_feed_status(store, now);
+  std::optional<std::string> bootstrap;
+  if (!settings.trusted_root.empty()) {
+    auto r = json_input::read_file_capped(settings.trusted_root, 512 * 1024);
+    if (!r) return r.error();
+    bootstrap = std::move(*r);
+  }
+  StoreMetadataStore trusted(store);
+  OfflineFetcher offline;
+  UpdaterConfig config{settings.metadata_url, settings.targets_url, {}};
+  std::optional<Updater> holder;
+  holder.emplace(online ? fetcher : static_cast<Fetcher&>(offline), trusted, config, now);
+  if (auto ok = holder->load_trusted(bootstrap); !ok) return ok.error();
+
+  status.online_attempted = online;
+  if (online) {
+    auto ok = holder->refresh();
+    if (ok) {
+      status.refreshed = true;
+      status.error.clear();
+      status.last_success = now;
+    } else {
+      status.error = ok.error().message;
+      // Whatever verified before stays trusted: reload it from the store, offline.
+      holder.emplace(offline, trusted, config, now);
+      if (auto lt = holder->load_trusted(); !lt) return lt.error();
+    }
+  }
+  Updater& updater = *holder;
+  status.expires = updater.expires();
+  status.expired = status.expires && now >= *status.expires;
+  status.versions.clear();
+  status.versions["root"] = updater.root().version;
+  if (updater.timestamp()) status.versions["timestamp"] = updater.timestamp()->version;
+  if (updater.snapshot()) status.versions["snapshot"] = updater.snapshot()->version;
+  if (updater.targets()) status.versions["targets"] = updater.targets()->version;
+
+  ManifestSet set;
+  if (!updater.targets()) {
+    record_status(store, status);
+    if (!status.error.empty()) return make_error(Errc::unavailable, "feed never verified: " + status.error);
+    return set;
+  }
+  auto targets = updater.all_targets();
+  if (!targets) {
+    status.error = targets.error().message;
+    record_status(store, status);
+    return targets.error();
+  }
+  std::vector<std::pair<Manifest, std::string>> loaded;
+  for (const auto& t : *targets) {
+    if (t.path.rfind(settings.target_prefix, 0) != 0) continue;
+    auto bytes = updater.download_target(t, settings.cache_dir);
+    if (!bytes) {
+      status.error = bytes.error().message;
+      record_status(store, status);
+      return bytes.error();
+    }
+    // Verified bytes only from here on.
+    auto m = parse_manifest("feed:" + t.path, *bytes);
+    if (!m) {
+      status.error = m.error().message;
+      record_status(store, status);
+      return m.error();
+    }
+    loaded.emplace_back(std::move(*m), t.hashes.count("sha256") ? t.hashes.at("sha256") : sha256_hex(*bytes));
+  }
+  std::sort(loaded.begin(), loaded.end(), [](const auto& a, const auto& b) { return a.first.id < b.first.id; });
+  for (std::size_t i = 1; i < loaded.size(); ++i) {
+    if (loaded[i].first.id == loaded[i - 1].first.id) {
+      return make_error(Errc::invalid_input, "feed: two targets carry mitigation id " + loaded[i].first.id);
+    }
+  }
+  for (auto& [m, h] : loaded) {
+    set.manifests.push_back(std::move(m));
+    set.sha256.push_back(std::move(h));
+  }
+  status.targets = set.manifests.size();
+  record_status(store, status);
+  return set;
+}
+
+}  // namespace mitigd::feed
