@@ -8,6 +8,8 @@ packages=(
   libboost-json1.81-dev libbotan-2-dev libsqlitecpp-dev catch2 libsystemd-dev libssl-dev libpcre2-dev
   nginx-light libnginx-mod-http-set-misc apache2 curl python3 wrk
 )
+# Node.js and npm run the independent TUF implementation (tuf-js) of the interop tests.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,4 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# tuf-js for the interop tests, pinned by tests/interop/package-lock.json.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -d "$here/tests/interop/node_modules/tuf-js" ]; then
+  (cd "$here/tests/interop" && npm ci --no-audit --no-fund --silent)
 fi
