@@ -1,7 +1,10 @@
 #pragma once
 // mitigd's own configuration (/etc/mitigd/mitigd.json). Relative paths are resolved against the
 // config file's directory. Format: docs/formats.md.
+#include "feed/feed_source.hpp"
 #include "policies/error.hpp"
+
+#include <optional>
 
 #include <string>
 
@@ -11,7 +14,8 @@ struct Config {
   std::string file;
   std::string inventory;
   std::string policy_dir;
-  std::string manifests_dir;  // verified manifests (until the TUF feed is configured)
+  std::string manifests_dir;  // a local directory of manifests (trusted as they are), or:
+  std::optional<feed::FeedSettings> feed;  // the signed TUF feed
   std::string state_db = "/var/lib/mitigd/state.db";
   int poll_interval_seconds = 300;
   int drift_interval_seconds = 60;

@@ -79,6 +79,7 @@ struct ReconcileReport {
   std::vector<std::string> watch_paths;
   bool config_swapped = false;
   long feed_last_success = 0;
+  std::optional<feed::FeedStatus> feed;
 };
 
 }  // namespace
@@ -145,13 +146,22 @@ class Daemon {
       if (reload_config) reload_config_on_worker(r);
       if (!store_) store_ = state::Store::open(config_.state_db);
       if (!engine_) engine_ = std::make_unique<Engine>(config_, runner_, prober_);
-      auto loaded = engine_->load();
+      // The network is used on the poll timer, at startup, on SIGHUP and when asked; every other
+      // trigger works from the verified local state.
+      bool online = why.find("poll") != std::string::npos || why.find("startup") != std::string::npos ||
+                    why.find("control") != std::string::npos || why.find("sighup") != std::string::npos;
+      auto loaded = engine_->load(store_.get(), online);
       if (!loaded) {
         r.inputs_ok = false;
         r.inputs_error = loaded.error().message;
       } else {
         audit_input_changes();
-        r.feed_last_success = now_seconds().time_since_epoch().count();
+        if (!engine_->config().feed) r.feed_last_success = now_seconds().time_since_epoch().count();
+      }
+      if (const auto& fs = engine_->feed_status()) {
+        r.feed = *fs;
+        if (fs->last_success) r.feed_last_success = fs->last_success->time_since_epoch().count();
+        audit_feed_health(*fs);
       }
       if (engine_->loaded()) {
         r.ran = true;
@@ -194,7 +204,7 @@ class Daemon {
     }
     // The new inputs must load too before anything is swapped.
     auto candidate = std::make_unique<Engine>(*fresh, runner_, prober_);
-    if (auto loaded = candidate->load(); !loaded) {
+    if (auto loaded = candidate->load(store_.get(), false); !loaded) {
       r.summary = "config reload refused, keeping the running config: " + loaded.error().message;
       return;
     }
@@ -206,6 +216,23 @@ class Daemon {
     engine_ = std::move(candidate);
     r.config_swapped = true;
     r.summary = "config reloaded from " + options_.config_file;
+  }
+
+  // A feed problem must not go unnoticed: the audit records when updates start failing (and why),
+  // when the trusted metadata expires, and when the feed recovers.
+  void audit_feed_health(const feed::FeedStatus& fs) {
+    std::string state = fs.expired ? "expired" : (fs.online_attempted && !fs.error.empty() ? "failing" : "ok");
+    if (!fs.online_attempted && state == "failing") return;
+    auto previous = store_->fact_get("feed.health").value_or("ok");
+    if (state == previous) return;
+    std::string event = state == "ok" ? "feed_recovered" : (state == "expired" ? "feed_expired" : "feed_unreachable");
+    std::string message = state == "ok" ? "the signed feed verifies again"
+                          : state == "expired"
+                              ? "the trusted feed metadata expired at " + (fs.expires ? format_utc(*fs.expires) : "?") +
+                                    "; the last verified mitigations stay in force"
+                              : "feed update failed, the last verified state stays in force: " + fs.error;
+    store_->audit_append({"", event, "", 0, "", "mitigd", message, "{}"});
+    store_->fact_set("feed.health", state);
   }
 
   // Audits what changed in the inputs since the last run: policy files and the manifest set.
@@ -235,7 +262,7 @@ class Daemon {
     std::set<std::string> dirs;
     dirs.insert(config_.policy_dir);
     dirs.insert(config_.policy_dir + "/servers");
-    dirs.insert(config_.manifests_dir);
+    if (!config_.manifests_dir.empty()) dirs.insert(config_.manifests_dir);
     dirs.insert(fs::path(config_.inventory).parent_path().string());
     const Inventory& inv = engine_->inputs().inventory;
     for (const auto& [name, p] : inv.products) {
@@ -267,6 +294,16 @@ class Daemon {
     if (!r.error.empty()) log_.log(LOG_ERR, "reconcile failed: " + r.error);
     metrics_.record_reconcile(r.error.empty() ? (r.outcome.ok() ? "ok" : "failed") : "error", r.seconds, r.by_status,
                               r.inputs_ok, r.feed_last_success);
+    if (r.feed) {
+      metrics_.record_feed(r.feed->expires ? r.feed->expires->time_since_epoch().count() : 0, r.feed->error.empty(),
+                           r.feed->expired);
+      std::string feed_problem = r.feed->expired ? "the trusted feed metadata has EXPIRED" : r.feed->error;
+      if (feed_problem != last_feed_error_) {
+        if (feed_problem.empty()) log_.log(LOG_NOTICE, "feed verifies again", {{"EVENT", "feed_recovered"}});
+        else log_.log(LOG_ERR, "feed: " + feed_problem + " (the last verified state stays in force)", {{"EVENT", "feed_problem"}});
+        last_feed_error_ = feed_problem;
+      }
+    }
     std::ostringstream status;
     status << "run " << r.run << ": ";
     for (const auto& [s, n] : r.by_status) status << n << " " << s << " ";
@@ -576,6 +613,7 @@ class Daemon {
   std::unique_ptr<Engine> engine_;
   std::optional<state::WriterLock> lock_;
   // Loop-thread state.
+  std::string last_feed_error_;
   asio::steady_timer poll_timer_, drift_timer_, retry_timer_, debounce_timer_, watchdog_timer_;
   asio::signal_set signals_;
   asio::posix::stream_descriptor inotify_;

@@ -15,12 +15,22 @@ std::string new_run_id() {
 Engine::Engine(Config config, CommandRunner& runner, Prober& prober)
     : config_(std::move(config)), runner_(runner), prober_(prober) {}
 
-Result<void> Engine::load() {
+Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   auto inventory = load_inventory(config_.inventory);
   if (!inventory) return inventory.error();
   auto policy = load_policy_dir(config_.policy_dir, inventory->host);
   if (!policy) return policy.error();
-  auto manifests = feed::load_manifest_dir(config_.manifests_dir);
+  Result<feed::ManifestSet> manifests = feed::ManifestSet{};
+  if (config_.feed) {
+    if (!store) return make_error(Errc::internal, "the TUF feed needs the state store");
+    if (!fetcher_) fetcher_ = feed::make_fetcher(config_.feed->http);
+    feed::FeedStatus status;
+    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    manifests = feed::load_feed(*config_.feed, *store, *fetcher_, refresh_feed, now, status);
+    feed_status_ = status;
+  } else {
+    manifests = feed::load_manifest_dir(config_.manifests_dir);
+  }
   if (!manifests) return manifests.error();
   inputs_ = Inputs{std::move(*inventory), std::move(*policy), std::move(*manifests)};
   web_.reset();

@@ -3,6 +3,7 @@
 // evaluate the desired state, observe, plan, and, when asked, apply exactly that plan.
 // Inputs are loaded all or nothing: when a file is bad, the last good inputs stay in force.
 #include "daemon/config.hpp"
+#include "feed/feed_source.hpp"
 #include "feed/manifest_source.hpp"
 #include "policies/desired.hpp"
 #include "reconcilers/applier.hpp"
@@ -25,8 +26,11 @@ class Engine {
  public:
   Engine(Config config, CommandRunner& runner, Prober& prober);
 
-  // Reloads inventory, policy and manifests. On error the previous inputs stay (if any).
-  Result<void> load();
+  // Reloads inventory, policy and manifests. With a TUF feed configured the store is required;
+  // refresh_feed runs the online update first (otherwise only verified local state is used).
+  // On error the previous inputs stay (if any).
+  Result<void> load(state::Store* store = nullptr, bool refresh_feed = false);
+  const std::optional<feed::FeedStatus>& feed_status() const { return feed_status_; }
   bool loaded() const { return inputs_.has_value(); }
   const Inputs& inputs() const { return *inputs_; }
   const Config& config() const { return config_; }
@@ -46,6 +50,8 @@ class Engine {
   std::unique_ptr<web::ConfigDirDriver> web_driver_;
   std::unique_ptr<WebRulesReconciler> web_;
   Checkpoint checkpoint_;
+  std::unique_ptr<feed::Fetcher> fetcher_;
+  std::optional<feed::FeedStatus> feed_status_;
 };
 
 std::string new_run_id();

@@ -19,6 +19,13 @@ void Metrics::record_reconcile(const std::string& result, double seconds, const 
   last_reconcile_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+void Metrics::record_feed(long expires, bool last_update_ok, bool expired) {
+  feed_configured_ = true;
+  feed_expires_ = expires;
+  feed_update_ok_ = last_update_ok;
+  feed_expired_ = expired;
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   o << "# HELP mitigd_build_info Build information.\n# TYPE mitigd_build_info gauge\n"
@@ -46,6 +53,14 @@ std::string Metrics::render() const {
     << "# TYPE mitigd_inputs_valid gauge\nmitigd_inputs_valid " << (inputs_ok_ ? 1 : 0) << "\n";
   o << "# HELP mitigd_feed_last_success_timestamp_seconds When manifests were last loaded and verified.\n"
     << "# TYPE mitigd_feed_last_success_timestamp_seconds gauge\nmitigd_feed_last_success_timestamp_seconds " << feed_last_success_ << "\n";
+  if (feed_configured_) {
+    o << "# HELP mitigd_feed_expiry_timestamp_seconds When the trusted feed metadata expires (earliest top-level role).\n"
+      << "# TYPE mitigd_feed_expiry_timestamp_seconds gauge\nmitigd_feed_expiry_timestamp_seconds " << feed_expires_ << "\n";
+    o << "# HELP mitigd_feed_update_ok 1 when the last online update of the signed feed verified; 0 while the last verified state is kept.\n"
+      << "# TYPE mitigd_feed_update_ok gauge\nmitigd_feed_update_ok " << (feed_update_ok_ ? 1 : 0) << "\n";
+    o << "# HELP mitigd_feed_expired 1 when the trusted feed metadata has expired.\n"
+      << "# TYPE mitigd_feed_expired gauge\nmitigd_feed_expired " << (feed_expired_ ? 1 : 0) << "\n";
+  }
   return o.str();
 }
 

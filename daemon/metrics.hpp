@@ -10,6 +10,8 @@ class Metrics {
   void count_trigger(const std::string& trigger);
   void record_reconcile(const std::string& result, double seconds, const std::map<std::string, int>& by_status,
                         bool inputs_ok, long feed_last_success);
+  // The signed feed: expiry of the trusted metadata, whether the last online update worked.
+  void record_feed(long expires, bool last_update_ok, bool expired);
   std::string render() const;
 
  private:
@@ -20,6 +22,8 @@ class Metrics {
   std::map<std::string, int> by_status_;
   bool inputs_ok_ = true;
   long feed_last_success_ = 0;
+  bool feed_configured_ = false, feed_update_ok_ = true, feed_expired_ = false;
+  long feed_expires_ = 0;
   long last_reconcile_ = 0;
 };
 

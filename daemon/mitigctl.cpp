@@ -28,8 +28,9 @@ namespace {
 constexpr const char* kUsage = R"(usage: mitigctl [--config FILE] COMMAND [OPTIONS]
 
 Commands (every command takes -o json):
-  plan [--detailed-exitcode] [--out FILE]   show what apply would change (exit 2: changes)
-  apply [--plan FILE]                       apply the plan (refused if FILE is stale)
+  plan [--detailed-exitcode] [--out FILE] [--offline]   show what apply would change (exit 2: changes)
+  apply [--plan FILE] [--offline]           apply the plan (refused if FILE is stale)
+      (both refresh the signed feed first unless --offline or the daemon is running)
   explain ID                                the decision chain for one mitigation
   status                                    applied, blocked, pending, superseded, failed
   report --csv FILE                         every mitigation of this server as CSV
@@ -76,7 +77,7 @@ struct Loaded {
   std::unique_ptr<state::Store> store;
 };
 
-std::unique_ptr<Loaded> load_all(Cli& cli) {
+std::unique_ptr<Loaded> load_all(Cli& cli, bool refresh_feed = false) {
   auto l = std::make_unique<Loaded>();
   Config config = cli.config();
   l->engine = std::make_unique<Engine>(config, l->runner, l->prober);
@@ -92,8 +93,18 @@ std::unique_ptr<Loaded> load_all(Cli& cli) {
       }
     });
   }
-  if (auto r = l->engine->load(); !r) throw ErrorException(r.error());
   l->store = state::Store::open(config.state_db);
+  // The TUF feed is refreshed online only when nothing else is writing (a running daemon keeps
+  // it fresh itself); --offline uses only what is already verified.
+  bool online = false;
+  if (refresh_feed && config.feed) {
+    std::string holder;
+    online = static_cast<bool>(state::WriterLock::try_acquire(config.state_db, &holder));
+  }
+  if (auto r = l->engine->load(l->store.get(), online); !r) throw ErrorException(r.error());
+  if (const auto& fs = l->engine->feed_status(); fs && fs->online_attempted && !fs->error.empty() && !cli.json_out) {
+    std::cerr << "mitigctl: warning: feed not refreshed, using the last verified state: " << fs->error << "\n";
+  }
   return l;
 }
 
@@ -127,7 +138,7 @@ void print_plan_text(const Plan& plan, const std::string& host) {
 }
 
 int cmd_plan(Cli& cli, const Args& args) {
-  auto l = load_all(cli);
+  auto l = load_all(cli, !args.flag("--offline"));
   Plan plan = l->engine->plan(*l->store, now_seconds());
   json::value doc = plan_to_json(plan, l->engine->inputs().inventory.host);
   if (auto out = args.value("--out")) {
@@ -145,7 +156,7 @@ int cmd_plan(Cli& cli, const Args& args) {
 }
 
 int cmd_apply(Cli& cli, const Args& args) {
-  auto l = load_all(cli);
+  auto l = load_all(cli, !args.flag("--offline"));
   std::string holder;
   auto lock = state::WriterLock::try_acquire(l->store->path(), &holder);
   if (!lock) {
@@ -335,11 +346,41 @@ int cmd_status(Cli& cli, const Args&) {
                                  {"title", r.title}, {"reason", r.reason}});
     }
     o["mitigations"] = std::move(arr);
+    if (const auto& fs = l->engine->feed_status()) {
+      json::object f;
+      f["last_success"] = fs->last_success ? format_utc(*fs->last_success) : "";
+      f["expires"] = fs->expires ? format_utc(*fs->expires) : "";
+      f["expired"] = fs->expired;
+      f["last_error"] = fs->error;
+      json::object versions;
+      for (const auto& [role, v] : fs->versions) versions[role] = v;
+      f["versions"] = std::move(versions);
+      o["feed"] = std::move(f);
+    }
     print_json(o);
     return 0;
   }
   std::cout << "Server " << in.inventory.host << ": mitigations " << (in.policy.enabled() ? "enabled" : "DISABLED")
             << ", mode " << to_string(in.policy.mode()) << "\n";
+  if (const auto& fs = l->engine->feed_status()) {
+    auto now = now_seconds();
+    auto age = [&](SysSeconds t) {
+      auto s = (now - t).count();
+      return s < 120 ? std::to_string(s) + " s" : s < 7200 ? std::to_string(s / 60) + " min" : std::to_string(s / 3600) + " h";
+    };
+    std::cout << "Feed: ";
+    if (fs->expired) std::cout << "EXPIRED at " << format_utc(*fs->expires) << " — the last verified mitigations stay in force; ";
+    std::cout << "last verified update " << (fs->last_success ? age(*fs->last_success) + " ago" : "never");
+    if (fs->expires && !fs->expired) std::cout << ", trusted until " << format_utc(*fs->expires);
+    std::cout << " (";
+    bool first = true;
+    for (const auto& [role, v] : fs->versions) {
+      std::cout << (first ? "" : " ") << role << " v" << v;
+      first = false;
+    }
+    std::cout << ")\n";
+    if (!fs->error.empty()) std::cout << "  last update FAILED: " << fs->error << "\n";
+  }
   for (const char* group : {"applied", "pending", "failed", "blocked", "superseded", "expired", "withdrawn", "disabled", "not_applicable"}) {
     bool header = false;
     for (const Row& r : rows) {
@@ -658,7 +699,7 @@ int run(int argc, char** argv) {
   static const std::set<std::string> kValues{"--output", "--out", "--plan", "--csv", "--since", "--until", "--mitigation",
                                              "--event", "--text", "--server", "--requests", "--live", "--inventory", "--config",
                                              "--reason", "--until", "--by"};
-  Args args(rest, kValues, {"--detailed-exitcode", "--org", "--clear"});
+  Args args(rest, kValues, {"--detailed-exitcode", "--org", "--clear", "--offline"});
   if (auto c = args.value("--config")) cli.config_path = *c;
   std::string output = args.value("--output").value_or("text");
   if (output != "text" && output != "json") throw UsageError("-o text|json");

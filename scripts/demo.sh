@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: an Exchange-like site behind a private nginx on loopback, the example manifests and
-# policy, and the mitigd daemon converging it: plan, exploits dropped while normal traffic passes,
-# a policy block reverting M2, and the security update reverting M1 by itself, with the audit.
+# The demo: an Exchange-like site behind a private nginx on loopback, the example signed feed
+# (TUF) served over HTTP, the example policy, and the mitigd daemon converging it: plan, exploits
+# dropped while normal traffic passes, a policy block reverting M2, the security update reverting
+# M1 by itself, the feed going down without anything being lost, and the audit.
 # Ends by itself and cleans up. Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,10 +47,16 @@ traffic() {
   printf '  %-34s OWA Content-Security-Policy: %s\n' "M2.1 header" \
     "$(curl -s -D - -o /dev/null "http://127.0.0.1:$site_port/owa/" | tr -d '\r' | sed -n 's/^Content-Security-Policy: //Ip')"
 }
-export MITIGD_CONFIG="$work/mitigd.json"
+feed_port="$(free_port)"
+python3 -m http.server "$feed_port" --bind 127.0.0.1 --directory "$work/feed/repo" >/dev/null 2>&1 & feed_pid=$!; pids+=($feed_pid)
+sed -i "s/127.0.0.1:18081/127.0.0.1:$feed_port/g" mitigd-feed.json
+export MITIGD_CONFIG="$work/mitigd-feed.json"
 
 say "The server: mail01 runs Exchange $(cat server/exchange.version), behind nginx on 127.0.0.1:$site_port"
 traffic
+
+say "The signed feed (TUF) on http://127.0.0.1:$feed_port/, checked against the trusted root"
+"$mitigctl" feed verify "http://127.0.0.1:$feed_port/metadata/" --root feed/root.json
 
 say "mitigctl plan  (the dry-run diff: what will change and why)"
 "$mitigctl" plan || true
@@ -59,8 +66,8 @@ say "mitigctl explain M1  (the decision chain)"
 
 say "Start the mitigd daemon (poll every 2 s; inotify on policy, inventory, manifests, version file, rule files)"
 metrics_port="$(free_port)"
-sed -i "s/\"poll_interval_seconds\": 300/\"poll_interval_seconds\": 2/; s/127.0.0.1:19464/127.0.0.1:$metrics_port/" mitigd.json
-"$root/build/daemon/mitigd" --config "$work/mitigd.json" 2>"$work/daemon.log" & daemon=$!; pids+=($daemon)
+sed -i "s/\"poll_interval_seconds\": 300/\"poll_interval_seconds\": 2/; s/127.0.0.1:19464/127.0.0.1:$metrics_port/" mitigd-feed.json
+"$root/build/daemon/mitigd" --config "$work/mitigd-feed.json" 2>"$work/daemon.log" & daemon=$!; pids+=($daemon)
 wait_for() {  # wait_for SECONDS COMMAND...
   local end=$(( $(date +%s) + $1 )); shift
   until "$@"; do [ "$(date +%s)" -lt "$end" ] || { echo "  (timed out)"; return 1; }; sleep 0.05; done
@@ -83,6 +90,19 @@ wait_for 20 owa_csp_plain && wait_for 20 converged
 daemon_log $((log_lines + 1)); log_lines=$(wc -l < "$work/daemon.log")
 traffic
 
+say "The feed goes down: the last verified mitigations stay in force, and it shows"
+kill "$feed_pid"
+feed_update_ok() { curl -s "127.0.0.1:$metrics_port/metrics" | grep -qx "mitigd_feed_update_ok $1"; }
+wait_for 20 feed_update_ok 0
+daemon_log $((log_lines + 1)); log_lines=$(wc -l < "$work/daemon.log")
+"$mitigctl" status | sed -n '/^Feed/,/FAILED/p'
+try "exploit, encoded (feed down)" GET "/autodiscover/autodiscover.json?@evil.com/%50owershell"
+
+say "The feed is back: the next poll verifies it again"
+python3 -m http.server "$feed_port" --bind 127.0.0.1 --directory "$work/feed/repo" >/dev/null 2>&1 & pids+=($!)
+wait_for 20 feed_update_ok 1
+daemon_log $((log_lines + 1)); log_lines=$(wc -l < "$work/daemon.log")
+
 say "The security update is installed: Exchange 15.2.1118.20 (>= M1's fixed_in); nobody runs anything"
 echo "15.2.1118.20" > server/exchange.version
 wait_for 20 exploit_passes && wait_for 20 converged
@@ -97,7 +117,7 @@ say "mitigctl audit  (hash-chained; every decision and change)"
 "$mitigctl" audit verify
 
 say "Metrics (loopback only)"
-curl -s "127.0.0.1:$metrics_port/metrics" | grep -E '^mitigd_(mitigations|reconciles_total|inputs_valid)' | sed 's/^/  /'
+curl -s "127.0.0.1:$metrics_port/metrics" | grep -E '^mitigd_(mitigations|reconciles_total|inputs_valid|feed_)' | sed 's/^/  /'
 
 kill -TERM "$daemon"; wait "$daemon" 2>/dev/null || true
 say "Done: mitigd stopped on SIGTERM; nginx and the app stop now, and $work is removed."
