@@ -3,6 +3,8 @@
 #include "policies/json_input.hpp"
 #include "policies/limits.hpp"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 
 namespace mitigd::feed {
@@ -99,23 +101,49 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
     record_status(store, status);
     return targets.error();
   }
+  // The targets used last time, by path. When a target of newer metadata cannot be had (the
+  // mirror is down or serves bytes that do not match), the last verified revision of that path
+  // stays in force instead of being dropped, which would revert it as withdrawn: a broken mirror
+  // must not be able to switch protections off.
+  std::map<std::string, std::string> previous, used;
+  if (auto text = store.fact_get("feed.targets_in_force")) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(*text, ec);
+    if (!ec && v.is_object()) {
+      for (const auto& kv : v.as_object()) {
+        if (kv.value().is_string()) previous[std::string(kv.key())] = std::string(kv.value().as_string());
+      }
+    }
+  }
+  auto note = [&](const std::string& message) {
+    if (status.error.empty()) status.error = message;
+  };
   std::vector<std::pair<Manifest, std::string>> loaded;
   for (const auto& t : *targets) {
     if (t.path.rfind(settings.target_prefix, 0) != 0) continue;
-    auto bytes = updater.download_target(t, settings.cache_dir);
-    if (!bytes) {
-      status.error = bytes.error().message;
-      record_status(store, status);
-      return bytes.error();
+    std::optional<std::string> bytes;
+    std::string sha = t.hashes.count("sha256") ? t.hashes.at("sha256") : "";
+    if (auto fresh = updater.download_target(t, settings.cache_dir)) {
+      bytes = std::move(*fresh);
+    } else {
+      note(fresh.error().message);
+      auto prev = previous.find(t.path);
+      if (prev == previous.end()) continue;  // never verified: nothing to keep in force
+      TargetFile old{t.path, -1, {{"sha256", prev->second}}};
+      auto cached = json_input::read_file_capped(settings.cache_dir + "/" + prev->second, limits::kManifestBytes);
+      if (!cached || !check_hashes(*cached, old.hashes, std::nullopt, t.path, true)) continue;
+      bytes = std::move(*cached);
+      sha = prev->second;
     }
     // Verified bytes only from here on.
     auto m = parse_manifest("feed:" + t.path, *bytes);
     if (!m) {
-      status.error = m.error().message;
-      record_status(store, status);
-      return m.error();
+      note(m.error().message);
+      continue;
     }
-    loaded.emplace_back(std::move(*m), t.hashes.count("sha256") ? t.hashes.at("sha256") : sha256_hex(*bytes));
+    if (sha.empty()) sha = sha256_hex(*bytes);
+    used[t.path] = sha;
+    loaded.emplace_back(std::move(*m), sha);
   }
   std::sort(loaded.begin(), loaded.end(), [](const auto& a, const auto& b) { return a.first.id < b.first.id; });
   for (std::size_t i = 1; i < loaded.size(); ++i) {
@@ -128,6 +156,9 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
     set.sha256.push_back(std::move(h));
   }
   status.targets = set.manifests.size();
+  boost::json::object in_force;
+  for (const auto& [path, sha] : used) in_force[path] = sha;
+  store.fact_set("feed.targets_in_force", boost::json::serialize(in_force));
   record_status(store, status);
   return set;
 }

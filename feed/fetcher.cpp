@@ -16,6 +16,7 @@
 #include <boost/beast/version.hpp>
 
 #include <cctype>
+#include <ctime>
 #include <filesystem>
 
 namespace mitigd::feed {
@@ -23,6 +24,13 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+
+std::optional<long long> parse_http_date(const std::string& text) {
+  std::tm tm{};
+  const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end != '\0') return std::nullopt;
+  return static_cast<long long>(::timegm(&tm));
+}
 
 Result<ParsedUrl> parse_url(const std::string& url) {
   ParsedUrl u;
@@ -153,6 +161,7 @@ class HttpFetcher : public Fetcher {
       out.response.body = std::move(res.body());
       out.response.etag = std::string(res[http::field::etag]);
       out.response.last_modified = std::string(res[http::field::last_modified]);
+      out.response.date = std::string(res[http::field::date]);
     } else {
       out.error = make_error(Errc::unavailable, request.url + ": HTTP " + std::to_string(status));
     }

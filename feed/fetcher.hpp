@@ -22,8 +22,11 @@ struct FetchRequest {
 struct FetchResponse {
   bool not_modified = false;  // 304 to a conditional request
   std::string body;
-  std::string etag, last_modified;
+  std::string etag, last_modified, date;
 };
+
+// Seconds since the epoch of an HTTP date ("Tue, 24 Nov 2026 19:28:21 GMT"); nullopt if malformed.
+std::optional<long long> parse_http_date(const std::string& text);
 
 // Errors: not_found for 404 or a missing mirror file (the root chain walk relies on it),
 // invalid_input for a body over max_bytes, timeout past the deadline, unavailable otherwise.

@@ -234,8 +234,17 @@ Result<void> Updater::update_timestamp() {
   }
   if (auto ok = check_fresh(*ts, "timestamp.json"); !ok) return ok;
   store_.save("timestamp", ts->version, fetched->body);
-  if (!fetched->etag.empty() || !fetched->last_modified.empty()) {
-    store_.save("validators/timestamp", 0, fetched->etag + "\n" + fetched->last_modified);
+  // Last-Modified has one-second resolution: a file replaced within the second it was served
+  // would look unchanged. It is used only when clearly older than the answer's Date (RFC 9110's
+  // weak-validator rule); an ETag is always used.
+  std::string last_modified;
+  auto lm = parse_http_date(fetched->last_modified);
+  auto date = parse_http_date(fetched->date);
+  if (lm && date && *date - *lm >= 2) last_modified = fetched->last_modified;
+  if (!fetched->etag.empty() || !last_modified.empty()) {
+    store_.save("validators/timestamp", 0, fetched->etag + "\n" + last_modified);
+  } else {
+    store_.remove("validators/timestamp");
   }
   timestamp_ = std::move(*ts);
   changed_ = true;
