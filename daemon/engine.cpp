@@ -26,7 +26,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
     if (!fetcher_) fetcher_ = feed::make_fetcher(config_.feed->http);
     feed::FeedStatus status;
     auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    manifests = feed::load_feed(*config_.feed, *store, *fetcher_, refresh_feed, now, status);
+    manifests = feed::load_feed(*config_.feed, *store, *fetcher_, refresh_feed, now, status, &feed_memo_);
     feed_status_ = status;
   } else {
     manifests = feed::load_manifest_dir(config_.manifests_dir);

@@ -52,6 +52,7 @@ class Engine {
   Checkpoint checkpoint_;
   std::unique_ptr<feed::Fetcher> fetcher_;
   std::optional<feed::FeedStatus> feed_status_;
+  feed::FeedMemo feed_memo_;
 };
 
 std::string new_run_id();

@@ -51,7 +51,7 @@ FeedStatus read_feed_status(state::Store& store, SysSeconds now) {
 }
 
 Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store, Fetcher& fetcher, bool online,
-                              SysSeconds now, FeedStatus& status) {
+                              SysSeconds now, FeedStatus& status, FeedMemo* memo) {
   status = read_feed_status(store, now);
   std::optional<std::string> bootstrap;
   if (!settings.trusted_root.empty()) {
@@ -118,6 +118,19 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
   auto note = [&](const std::string& message) {
     if (status.error.empty()) status.error = message;
   };
+  if (memo && !memo->sha256_by_path.empty()) {
+    std::map<std::string, std::string> named;
+    for (const auto& t : *targets) {
+      if (t.path.rfind(settings.target_prefix, 0) != 0) continue;
+      auto h = t.hashes.find("sha256");
+      named[t.path] = h == t.hashes.end() ? "" : h->second;
+    }
+    if (named == memo->sha256_by_path) {
+      status.targets = memo->manifests.manifests.size();
+      record_status(store, status);
+      return memo->manifests;
+    }
+  }
   std::vector<std::pair<Manifest, std::string>> loaded;
   for (const auto& t : *targets) {
     if (t.path.rfind(settings.target_prefix, 0) != 0) continue;
@@ -160,6 +173,14 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
   for (const auto& [path, sha] : used) in_force[path] = sha;
   store.fact_set("feed.targets_in_force", boost::json::serialize(in_force));
   record_status(store, status);
+  if (memo) {
+    if (status.error.empty()) {
+      memo->sha256_by_path = used;
+      memo->manifests = set;
+    } else {
+      *memo = {};  // partial sets (a target kept from before) are rebuilt every time
+    }
+  }
   return set;
 }
 

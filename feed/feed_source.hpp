@@ -48,10 +48,17 @@ class StoreMetadataStore : public TrustedMetadataStore {
   state::Store& store_;
 };
 
+// The manifests parsed last time, by the target hashes they came from. When the trusted metadata
+// names exactly the same target bytes, they are reused as they are: no reads, no parsing.
+struct FeedMemo {
+  std::map<std::string, std::string> sha256_by_path;
+  ManifestSet manifests;
+};
+
 // online: run the TUF update first (network); otherwise only what is already trusted is used.
 // Errors only when there is no verified state at all to fall back to.
 Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store, Fetcher& fetcher, bool online,
-                              SysSeconds now, FeedStatus& status);
+                              SysSeconds now, FeedStatus& status, FeedMemo* memo = nullptr);
 
 // Facts kept in the store for `mitigctl status` and the metrics.
 FeedStatus read_feed_status(state::Store& store, SysSeconds now);
