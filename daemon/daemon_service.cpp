@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
+#include "daemon/audit_journal.hpp"
 
 #include <grp.h>
 #include <sys/inotify.h>
@@ -144,7 +145,10 @@ class Daemon {
     auto started = SteadyClock::now();
     try {
       if (reload_config) reload_config_on_worker(r);
-      if (!store_) store_ = state::Store::open(config_.state_db);
+      if (!store_) {
+        store_ = state::Store::open(config_.state_db);
+        attach_audit_journal(*store_, "mitigd");
+      }
       if (!engine_) engine_ = std::make_unique<Engine>(config_, runner_, prober_);
       // The network is used on the poll timer, at startup, on SIGHUP and when asked; every other
       // trigger works from the verified local state.

@@ -1,5 +1,6 @@
 // mitigctl: plan, apply, explain, status, report, audit, rules, validate.
 // Exit codes: 0 success (plan --detailed-exitcode: nothing to do), 1 error, 2 changes pending.
+#include "daemon/audit_journal.hpp"
 #include "daemon/cli_args.hpp"
 #include "daemon/control_protocol.hpp"
 #include "daemon/engine.hpp"
@@ -94,6 +95,7 @@ std::unique_ptr<Loaded> load_all(Cli& cli, bool refresh_feed = false) {
     });
   }
   l->store = state::Store::open(config.state_db);
+  attach_audit_journal(*l->store, "mitigctl");
   // The TUF feed is refreshed online only when nothing else is writing (a running daemon keeps
   // it fresh itself); --offline uses only what is already verified.
   bool online = false;
@@ -657,6 +659,7 @@ int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args) {
   write_atomically(file, *edited);
   try {
     auto store = state::Store::open(config.state_db);
+    attach_audit_journal(*store, "mitigctl");
     store->audit_append({"", "policy_edited", ids.size() == 1 ? ids[0] : "", 0, "", actor(), summary + " in " + file, "{}"});
   } catch (const std::exception&) {
     // The policy repository may be edited on a machine without mitigd's state: the daemon audits

@@ -285,6 +285,13 @@ AuditRecord Store::audit_append(AuditEntry entry) {
     throw;
   }
   if (own) commit();
+  if (audit_listener_) {
+    try {
+      audit_listener_(r);  // after COMMIT: listeners only ever see records that exist
+    } catch (...) {
+      // A listener (the journal) must never break the audit itself.
+    }
+  }
   write_head(r.seq, r.hash);
   return r;
 }

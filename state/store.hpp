@@ -5,6 +5,7 @@
 #include "state/audit_chain.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -84,6 +85,9 @@ class Store {
   // Audit log.
   AuditRecord audit_append(AuditEntry entry);
   std::vector<AuditRecord> audit_query(const AuditQuery& q);
+  // Called with every record after it is committed (the daemon and mitigctl send them to the
+  // system journal with structured fields).
+  void set_audit_listener(std::function<void(const AuditRecord&)> listener) { audit_listener_ = std::move(listener); }
   // Verifies the whole chain; nullopt when intact, else the first bad record and why.
   std::optional<ChainBreak> audit_verify();
   std::int64_t audit_count();
@@ -134,6 +138,7 @@ class Store {
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
   AuditChain chain_;
+  std::function<void(const AuditRecord&)> audit_listener_;
 };
 
 std::string utc_now_text();

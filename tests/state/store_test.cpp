@@ -1,9 +1,11 @@
+#include "daemon/audit_journal.hpp"
 #include "state/store.hpp"
 #include "state/writer_lock.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <unistd.h>
 
@@ -115,4 +117,27 @@ TEST_CASE("WriterLock: a second writer is refused and told who holds it", "[stat
   auto second = WriterLock::try_acquire(t.path, &holder);
   CHECK_FALSE(second);
   CHECK(holder.find("pid " + std::to_string(getpid())) != std::string::npos);
+}
+
+TEST_CASE("audit records reach listeners after commit, with their chain position; journal fields are structured", "[state]") {
+  TempDb t;
+  struct {
+    std::unique_ptr<Store> store;
+  } ts{Store::open(t.path)};
+  std::vector<mitigd::state::AuditRecord> seen;
+  ts.store->set_audit_listener([&](const mitigd::state::AuditRecord& r) { seen.push_back(r); });
+  ts.store->audit_append({"", "reverted", "M1", 2, "run-1", "mitigd", "reverted M1:\nsuperseded", "{\"superseded_by\":\"15.2\"}"});
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].seq == 1);
+  CHECK(seen[0].hash == ts.store->audit_query({}).at(0).hash);
+  auto fields = mitigd::audit_journal_fields(seen[0], "mitigd");
+  auto has = [&](const std::string& f) { return std::find(fields.begin(), fields.end(), f) != fields.end(); };
+  CHECK(has("MITIGD_EVENT=reverted"));
+  CHECK(has("MITIGD_MITIGATION=M1"));
+  CHECK(has("MITIGD_REVISION=2"));
+  CHECK(has("MITIGD_AUDIT_SEQ=1"));
+  CHECK(has("MITIGD_AUDIT_HASH=" + seen[0].hash));
+  CHECK(has("MITIGD_DETAIL={\"superseded_by\":\"15.2\"}"));
+  CHECK(has("MESSAGE=reverted M1: reverted M1: superseded"));
+  CHECK(has("SYSLOG_IDENTIFIER=mitigd"));
 }
