@@ -33,6 +33,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   }
   if (!manifests) return manifests.error();
   inputs_ = Inputs{std::move(*inventory), std::move(*policy), std::move(*manifests)};
+  units_.reset();
   web_.reset();
   web_driver_.reset();
   if (inputs_->inventory.web_server) {
@@ -40,12 +41,19 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
     web_driver_->set_checkpoint(checkpoint_);
     web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);
   }
+  // Always present, so a ledger row for a unit can be undone even after the inventory dropped
+  // it; it connects to the bus only when a unit is actually read or changed.
+  systemd_driver_ = make_sdbus_systemd(inputs_->inventory.systemd_bus);
+  units_ = std::make_unique<SystemdReconciler>(*systemd_driver_, inputs_->inventory);
   return {};
 }
 
 std::vector<Reconciler*> Engine::reconcilers() {
   std::vector<Reconciler*> out;
+  // Order matters for actions with two parts (an app pool): the web server answers 503 first,
+  // then the unit stops; undo runs in reverse.
   if (web_) out.push_back(web_.get());
+  if (units_) out.push_back(units_.get());
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "reconcilers/applier.hpp"
 #include "reconcilers/command_runner.hpp"
 #include "reconcilers/web_driver.hpp"
+#include "reconcilers/systemd_reconciler.hpp"
 #include "reconcilers/web_reconciler.hpp"
 
 #include <memory>
@@ -49,6 +50,8 @@ class Engine {
   std::optional<Inputs> inputs_;
   std::unique_ptr<web::ConfigDirDriver> web_driver_;
   std::unique_ptr<WebRulesReconciler> web_;
+  std::unique_ptr<SystemdDriver> systemd_driver_;
+  std::unique_ptr<SystemdReconciler> units_;
   Checkpoint checkpoint_;
   std::unique_ptr<feed::Fetcher> fetcher_;
   std::optional<feed::FeedStatus> feed_status_;

@@ -94,15 +94,24 @@ class MitigationApplier {
     }
     for (const auto& r : rows) ctx_.store.ledger_set_phase(r.row, "reverting");
     reach(ctx_.checkpoint, "revert: rows marked reverting");
-    // Group by reconciler, undo last-first.
-    std::map<Reconciler*, std::vector<state::LedgerRecord>> by;
-    for (const auto& r : rows) by[reconciler_for_resource(r.resource)].push_back(r);
-    for (auto& [rec, group] : by) {
-      if (!rec) {
-        audit("revert_failed", id, group.front().revision, "no reconciler knows resource " + group.front().resource);
+    // Group by reconciler; undo in the reverse of the order put() uses (an app pool's unit is
+    // started again before its vdirs stop answering 503).
+    for (const auto& r : rows) {
+      if (!reconciler_for_resource(r.resource)) {
+        audit("revert_failed", id, r.revision, "no reconciler knows resource " + r.resource);
         ++out_.failed;
         return;
       }
+    }
+    std::vector<std::pair<Reconciler*, std::vector<state::LedgerRecord>>> by;
+    for (auto rec = ctx_.reconcilers.rbegin(); rec != ctx_.reconcilers.rend(); ++rec) {
+      std::vector<state::LedgerRecord> group;
+      for (const auto& r : rows) {
+        if (reconciler_for_resource(r.resource) == *rec) group.push_back(r);
+      }
+      if (!group.empty()) by.emplace_back(*rec, std::move(group));
+    }
+    for (auto& [rec, group] : by) {
       // A newer revision's file replaces the old one in one reload: no unprotected window.
       if (rec->name() == "web" && keeps_web_actions) continue;
       if (auto r = rec->undo(group); !r) {

@@ -18,6 +18,18 @@ const char* to_string(ObservedAction::State s) {
   return "?";
 }
 
+void merge_observed(ObservedState& out, const std::string& id, int action_index, ObservedAction part) {
+  auto [it, fresh] = out.actions.emplace(std::pair{id, action_index}, part);
+  if (fresh || part.state == ObservedAction::State::in_force) return;
+  ObservedAction& have = it->second;
+  if (have.state == ObservedAction::State::in_force) {
+    have = std::move(part);
+    return;
+  }
+  if (part.state == ObservedAction::State::absent && have.state == ObservedAction::State::drifted) have.state = part.state;
+  if (!part.detail.empty()) have.detail += (have.detail.empty() ? "" : "; ") + part.detail;
+}
+
 const char* to_string(Step::Op op) {
   switch (op) {
     case Step::Op::apply: return "apply";
@@ -144,7 +156,7 @@ Plan make_plan(std::vector<Decision> decisions, const ObservedState& observed,
         revert_row(*r, "this action no longer has a target on this server");
         continue;
       }
-      held_actions.insert(r->action_index);
+      if (!held_actions.insert(r->action_index).second) continue;  // one step per action, even with several rows
       auto obs = observed.actions.find({d.id, r->action_index});
       std::string why;
       if (r->phase == "applying") {

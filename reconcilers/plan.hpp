@@ -33,6 +33,10 @@ struct ObservedState {
   std::vector<Orphan> orphans;
 };
 
+// Several reconcilers can observe one action (an app pool: its unit and its vdirs' 503): the
+// action is in force only when every part is; the details of the parts that are not are joined.
+void merge_observed(ObservedState& out, const std::string& id, int action_index, ObservedAction part);
+
 struct Step {
   enum class Op { apply, revert, repair, remove_orphan } op = Op::apply;
   std::string mitigation_id;

@@ -38,7 +38,7 @@ void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
       obs.state = ObservedAction::State::drifted;
       obs.detail = "an interrupted change of the web server config is rolled back first";
     }
-    out.actions[{r.mitigation_id, r.action_index}] = obs;
+    merge_observed(out, r.mitigation_id, r.action_index, obs);
   }
   for (const auto& [key, text] : owned) {
     auto marker = web::read_marker(text);

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Services and app pools against a real systemd (Debian 12, booted with systemd-nspawn by this
+# test, driven by mitigd over D-Bus through the container's bus socket), in front of a real nginx:
+#  - a running+enabled unit is masked and stopped, and restored exactly (running, enabled);
+#  - a stopped+disabled unit (masked persistently) is restored exactly (stopped, disabled);
+#  - a unit that does not exist: a clear error, and nothing changed;
+#  - drift: a manual `systemctl unmask` + `start` shows as a repair with that reason, and apply
+#    repairs it;
+#  - an app pool: its unit is stopped and its vdir answers 503 through nginx while other paths
+#    answer 200; the revert starts it again and the vdir serves again.
+set -uo pipefail
+MITIGCTL="$1"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$root/scripts/lib/nspawn.sh"
+source "$root/scripts/lib/site.sh"
+ensure_rootfs || exit 1
+work="$(mktemp -d /tmp/mitigd-systemd-XXXXXX)"
+pids=()
+cleanup() { stop_systemd; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+failures=0
+check() { local name="$1"; shift; if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failures=$((failures+1)); fi; }
+
+mkdir -p "$work/units" "$work/bus"
+for u in svc-running svc-stopped pool-ecp; do
+  printf '[Unit]\nDescription=mitigd test unit %s\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n' "$u" \
+    > "$work/units/$u.service"
+done
+start=$(date +%s%N)
+boot_systemd mitigd-test-$$ "$work/units" "$work/bus" || exit 1
+echo "     (systemd booted in $(( ($(date +%s%N) - start) / 1000000 )) ms)"
+in_container systemctl enable --now svc-running.service pool-ecp.service 2>/dev/null
+in_container systemctl disable svc-stopped.service 2>/dev/null
+
+cp -r "$root/examples/." "$work/"
+rm -rf "$work/var" "$work/manifests"/*
+start_site "$work" "$root" || exit 1
+python3 - "$work/server/inventory.json" "$work/bus/system_bus_socket" <<'PY'
+import json, sys
+inv = json.load(open(sys.argv[1]))
+inv["services"] = {"IMAP4": {"unit": "svc-running.service"}, "POP3": {"unit": "svc-stopped.service"},
+                   "Ghost": {"unit": "ghost.service"}}
+inv["app_pools"] = {"ECPPool": {"unit": "pool-ecp.service"}}
+inv["vdirs"]["ecp"]["app_pool"] = "ECPPool"
+inv["systemd"] = {"bus": "unix:path=" + sys.argv[2]}
+json.dump(inv, open(sys.argv[1], "w"), indent=2)
+PY
+manifest() {  # manifest ID ACTION_JSON [PROBES_JSON]
+  cat > "$work/manifests/$1.json" <<JSON
+{ "schema": 1, "id": "$1", "revision": 1, "title": "test $1", "description": "systemd test", "cves": [],
+  "severity": "high", "applies_to": { "product": "exchange", "scheme": "dotted", "min": "15.0.0.0", "fixed_in": "15.2.1118.20" },
+  "actions": [ $2 ], "probes": [ ${3:-} ] }
+JSON
+}
+manifest S1 '{ "kind": "disable_service", "name": "IMAP4", "service": "IMAP4", "mask": "runtime" }'
+manifest S2 '{ "kind": "disable_service", "name": "POP3", "service": "POP3", "mask": "persistent" }'
+manifest P1 '{ "kind": "disable_app_pool", "name": "ECP pool", "app_pool": "ECPPool", "status": 503 }' \
+  '{ "request": { "method": "GET", "target": "/ecp/default.aspx" }, "expect": "blocked" }, { "request": { "method": "GET", "target": "/owa/" }, "expect": "passed" }'
+export MITIGD_CONFIG="$work/mitigd.json"
+url="http://127.0.0.1:$site_port"
+code() { curl -s -o /dev/null -w '%{http_code}' "$url$1"; }
+unit_is() { [ "$(in_container systemctl is-active "$1" 2>/dev/null)" = "$2" ] && [ "$(in_container systemctl is-enabled "$1" 2>/dev/null)" = "$3" ]; }
+
+check "before: svc-running is active and enabled" unit_is svc-running.service active enabled
+check "before: /ecp/ reaches the application" [ "$(code /ecp/default.aspx)" = 200 ]
+"$MITIGCTL" apply > "$work/apply1.txt" 2>&1
+cat "$work/apply1.txt" | sed 's/^/     | /'
+check "running+enabled unit: masked (runtime) and stopped" unit_is svc-running.service inactive masked-runtime
+check "stopped+disabled unit: masked persistently, still stopped" unit_is svc-stopped.service inactive masked
+check "app pool: unit masked and stopped" unit_is pool-ecp.service inactive masked-runtime
+check "app pool: its vdir answers 503 through nginx" [ "$(code /ecp/default.aspx)" = 503 ]
+check "app pool: other paths still answer 200" [ "$(code /owa/)" = 200 ]
+
+# A unit that does not exist: clear error, nothing changed, nothing in the ledger.
+manifest S3 '{ "kind": "disable_service", "name": "Ghost", "service": "Ghost" }'
+out="$("$MITIGCTL" apply 2>&1)"; rc=$?
+echo "$out" | sed 's/^/     | /'
+check "missing unit: apply fails" [ $rc -ne 0 ]
+check "missing unit: the error names it" grep -q "S3 failed and was undone: unit ghost.service does not exist on this host" <<<"$out"
+check "missing unit: nothing in the ledger for it" bash -c "! '$MITIGCTL' status -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(m[\"id\"]==\"S3\" and m[\"status\"]==\"applied\" for m in d[\"mitigations\"]) else 1)'"
+check "missing unit: the other units were not touched" unit_is svc-running.service inactive masked-runtime
+rm "$work/manifests/S3.json"
+
+# Drift: someone unmasks and starts the service by hand.
+in_container systemctl unmask --runtime svc-running.service 2>/dev/null
+in_container systemctl start svc-running.service
+"$MITIGCTL" plan -o json > "$work/plan.json"
+check "drift: the plan repairs S1 and says why" python3 -c "
+import json,sys
+p = json.load(open('$work/plan.json'))
+steps = [s for s in p['steps'] if s['mitigation'] == 'S1']
+assert steps and steps[0]['op'] == 'repair', steps
+assert 'unmasked' in steps[0]['reason'] and 'active' in steps[0]['reason'], steps[0]['reason']
+"
+"$MITIGCTL" apply >/dev/null 2>&1
+check "drift: apply repaired it (masked, stopped)" unit_is svc-running.service inactive masked-runtime
+check "drift: the audit records the repair" bash -c "'$MITIGCTL' audit --mitigation S1 --event drift_repaired | grep -q unmasked"
+
+# The security update: everything is restored exactly.
+echo "15.2.1118.20" > "$work/server/exchange.version"
+"$MITIGCTL" apply > "$work/apply2.txt" 2>&1
+sed 's/^/     | /' "$work/apply2.txt"
+check "revert: the running+enabled unit runs again, enabled" unit_is svc-running.service active enabled
+check "revert: the stopped+disabled unit stays stopped and disabled" unit_is svc-stopped.service inactive disabled
+check "revert: the app pool runs again" unit_is pool-ecp.service active enabled
+check "revert: the vdir serves again" [ "$(code /ecp/default.aspx)" = 200 ]
+check "revert: the ledger is empty" bash -c "[ \"\$('$MITIGCTL' status -o json | python3 -c 'import json,sys; print(sum(m[\"status\"]==\"applied\" for m in json.load(sys.stdin)[\"mitigations\"]))')\" = 0 ]"
+check "the audit log verifies" "$MITIGCTL" audit verify
+echo "$failures failures"
+exit $(( failures > 0 ))
