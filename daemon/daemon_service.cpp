@@ -1,5 +1,6 @@
 #include "daemon/daemon_service.hpp"
 
+#include "daemon/audit_journal.hpp"
 #include "daemon/control_protocol.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/metrics.hpp"
@@ -8,8 +9,8 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-journal.h>
-#include "daemon/audit_journal.hpp"
 
 #include <grp.h>
 #include <sys/inotify.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +80,12 @@ struct ReconcileReport {
   double seconds = 0;
   std::string summary;
   std::vector<std::string> watch_paths;
+  // systemd units to watch over D-Bus; a fresh connection when the set changed (made on the worker,
+  // where blocking is fine; only non-blocking processing happens on the event loop).
+  std::vector<std::string> watch_units;
+  std::shared_ptr<sd_bus> unit_bus;
+  std::string unit_watch_error;
+  bool unit_bus_changed = false;
   bool config_swapped = false;
   long feed_last_success = 0;
   std::optional<feed::FeedStatus> feed;
@@ -90,7 +98,7 @@ class Daemon {
   Daemon(asio::io_context& io, DaemonOptions options, Config config)
       : io_(io), options_(std::move(options)), config_(std::move(config)), poll_timer_(io), drift_timer_(io),
         retry_timer_(io), debounce_timer_(io), watchdog_timer_(io), signals_(io, SIGTERM, SIGINT, SIGHUP),
-        inotify_(io), rng_(std::random_device{}()) {}
+        inotify_(io), unit_bus_fd_(io), unit_debounce_timer_(io), rng_(std::random_device{}()) {}
 
   ~Daemon() { worker_.join(); }
 
@@ -192,6 +200,13 @@ class Daemon {
           if (!f.permanent && (!r.next_retry || at < *r.next_retry)) r.next_retry = at;
         }
         r.watch_paths = watch_paths();
+        r.watch_units = watch_units();
+        if (r.watch_units != worker_watched_units_) {
+          worker_watched_units_ = r.watch_units;
+          if (!r.watch_units.empty()) r.unit_bus = connect_unit_watch(r.watch_units, r.unit_watch_error);
+          else r.unit_bus = std::shared_ptr<sd_bus>();
+          r.unit_bus_changed = true;
+        }
       }
     } catch (const std::exception& e) {
       r.error = e.what();
@@ -280,6 +295,93 @@ class Daemon {
     return {dirs.begin(), dirs.end()};
   }
 
+  // Units this server's mitigations touch: those the inventory binds and those the ledger holds.
+  std::vector<std::string> watch_units() const {
+    std::set<std::string> units;
+    const Inventory& inv = engine_->inputs().inventory;
+    for (const auto& [name, unit] : inv.services) units.insert(unit);
+    for (const auto& [name, unit] : inv.app_pools) units.insert(unit);
+    for (const auto& row : store_->ledger()) {
+      if (row.resource.starts_with("unit:")) units.insert(row.resource.substr(5));
+    }
+    return {units.begin(), units.end()};
+  }
+
+  static int on_unit_signal(sd_bus_message*, void* self, sd_bus_error*) {
+    static_cast<Daemon*>(self)->unit_changed_ = true;
+    return 0;
+  }
+
+  // A bus connection that only listens: PropertiesChanged of each unit, and UnitFilesChanged
+  // (mask/unmask). Runs on the worker thread.
+  std::shared_ptr<sd_bus> connect_unit_watch(const std::vector<std::string>& units, std::string& error) {
+    const std::string& address = engine_->inputs().inventory.systemd_bus;
+    sd_bus* bus = nullptr;
+    int r;
+    if (address.empty()) {
+      r = sd_bus_open_system(&bus);
+    } else {
+      r = sd_bus_new(&bus);
+      if (r >= 0) r = sd_bus_set_address(bus, address.c_str());
+      if (r >= 0) r = sd_bus_set_bus_client(bus, 1);
+      if (r >= 0) r = sd_bus_start(bus);
+    }
+    std::shared_ptr<sd_bus> owned(bus, [](sd_bus* b) { sd_bus_flush_close_unref(b); });
+    if (r < 0) {
+      error = std::string("cannot watch systemd units over D-Bus (") + std::strerror(-r) + "): unit changes are seen by the drift timer";
+      return {};
+    }
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                           "Subscribe", &err, nullptr, "");
+    sd_bus_error_free(&err);
+    for (const auto& unit : units) {
+      char* path = nullptr;
+      if (r >= 0) r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit.c_str(), &path);
+      if (r >= 0) {
+        r = sd_bus_match_signal(bus, nullptr, "org.freedesktop.systemd1", path, "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged", on_unit_signal, this);
+      }
+      std::free(path);
+    }
+    if (r >= 0) {
+      r = sd_bus_match_signal(bus, nullptr, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                              "org.freedesktop.systemd1.Manager", "UnitFilesChanged", on_unit_signal, this);
+    }
+    if (r < 0) {
+      error = std::string("cannot watch systemd units over D-Bus (") + std::strerror(-r) + "): unit changes are seen by the drift timer";
+      return {};
+    }
+    return owned;
+  }
+
+  // ---- systemd unit changes, on the event loop ---------------------------------------------------
+  void attach_unit_bus(std::shared_ptr<sd_bus> bus) {
+    boost::system::error_code ignored;
+    unit_bus_fd_.close(ignored);
+    unit_bus_ = std::move(bus);
+    if (!unit_bus_ || options_.once) return;
+    unit_bus_fd_.assign(::dup(sd_bus_get_fd(unit_bus_.get())));
+    process_unit_bus();
+  }
+
+  void process_unit_bus() {
+    if (!unit_bus_) return;
+    while (sd_bus_process(unit_bus_.get(), nullptr) > 0) {
+    }
+    if (unit_changed_) {
+      unit_changed_ = false;
+      // A stop or a mask emits a burst of signals: reconcile once after it.
+      unit_debounce_timer_.expires_after(100ms);
+      unit_debounce_timer_.async_wait([this](auto e) {
+        if (!e) trigger("unit");
+      });
+    }
+    unit_bus_fd_.async_wait(asio::posix::stream_descriptor::wait_read, [this](auto ec) {
+      if (!ec) process_unit_bus();
+    });
+  }
+
   void on_reconcile_done(ReconcileReport r) {
     running_ = false;
     ++runs_done_;
@@ -325,6 +427,10 @@ class Daemon {
       sd_notify(0, "READY=1");
     }
     if (!r.watch_paths.empty() && r.watch_paths != watched_paths_ && !options_.once) setup_watches(r.watch_paths);
+    if (r.unit_bus_changed) {
+      if (!r.unit_watch_error.empty()) log_.log(LOG_WARNING, r.unit_watch_error);
+      attach_unit_bus(r.unit_bus);
+    }
     if (r.next_retry) arm_retry(*r.next_retry);
     // Answer control clients whose request this run satisfies.
     last_report_ = r;
@@ -416,6 +522,8 @@ class Daemon {
     watchdog_timer_.cancel();
     signals_.cancel(ignored);
     inotify_.close(ignored);
+    unit_debounce_timer_.cancel();
+    unit_bus_fd_.close(ignored);
     if (control_) control_->close(ignored);
     if (metrics_acceptor_) metrics_acceptor_->close(ignored);
     if (!config_.control_socket.empty() && control_) ::unlink(config_.control_socket.c_str());
@@ -621,8 +729,13 @@ class Daemon {
   asio::steady_timer poll_timer_, drift_timer_, retry_timer_, debounce_timer_, watchdog_timer_;
   asio::signal_set signals_;
   asio::posix::stream_descriptor inotify_;
+  asio::posix::stream_descriptor unit_bus_fd_;
+  asio::steady_timer unit_debounce_timer_;
   std::array<char, 16384> inotify_buffer_{};
   std::vector<std::string> watched_paths_;
+  std::vector<std::string> worker_watched_units_;  // touched on the worker thread only
+  std::shared_ptr<sd_bus> unit_bus_;
+  bool unit_changed_ = false;
   std::unique_ptr<asio::local::stream_protocol::acceptor> control_;
   std::optional<gid_t> control_gid_;
   std::unique_ptr<asio::ip::tcp::acceptor> metrics_acceptor_;

@@ -9,7 +9,7 @@
 #  - an app pool: its unit is stopped and its vdir answers 503 through nginx while other paths
 #    answer 200; the revert starts it again and the vdir serves again.
 set -uo pipefail
-MITIGCTL="$1"
+MITIGCTL="$1"; MITIGD="${2:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/lib/nspawn.sh"
 source "$root/scripts/lib/site.sh"
@@ -106,5 +106,28 @@ check "revert: the app pool runs again" unit_is pool-ecp.service active enabled
 check "revert: the vdir serves again" [ "$(code /ecp/default.aspx)" = 200 ]
 check "revert: the ledger is empty" bash -c "[ \"\$('$MITIGCTL' status -o json | python3 -c 'import json,sys; print(sum(m[\"status\"]==\"applied\" for m in json.load(sys.stdin)[\"mitigations\"]))')\" = 0 ]"
 check "the audit log verifies" "$MITIGCTL" audit verify
+
+# The daemon: it reacts to unit changes through D-Bus signals (drift and poll timers are 10 min
+# here), and reverts by itself when the security update is installed.
+if [ -n "$MITIGD" ]; then
+  echo "15.2.1118.7" > "$work/server/exchange.version"
+  sed -i 's/"poll_interval_seconds": 300/"poll_interval_seconds": 600/; s/"drift_interval_seconds": 60/"drift_interval_seconds": 600/; s/"metrics_listen": "[^"]*"/"metrics_listen": ""/' "$work/mitigd.json"
+  "$MITIGD" --config "$work/mitigd.json" 2>"$work/daemon.log" & daemon=$!; pids+=($daemon)
+  wait_until() { local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+    while [ "$(date +%s%N)" -lt $deadline ]; do "$@" && return 0; sleep 0.05; done; "$@"; }
+  check "daemon: converges at startup" wait_until 10 unit_is svc-running.service inactive masked-runtime
+  in_container systemctl unmask --runtime svc-running.service 2>/dev/null
+  in_container systemctl start svc-running.service
+  start=$(date +%s%N)
+  check "daemon: a unit started by hand is repaired at once (D-Bus signal, not the 10 min drift timer)" \
+    wait_until 5 unit_is svc-running.service inactive masked-runtime
+  echo "     (repaired $(( ($(date +%s%N) - start) / 1000000 )) ms after the manual start)"
+  check "daemon: the log shows the unit trigger" grep -q "TRIGGER=unit" "$work/daemon.log"
+  echo "15.2.1118.20" > "$work/server/exchange.version"
+  check "daemon: the security update restores the prior unit states" \
+    wait_until 10 bash -c "[ \"\$(nsenter -t $leader -a systemctl is-active svc-running.service)\" = active ] && [ \"\$(nsenter -t $leader -a systemctl is-enabled svc-stopped.service)\" = disabled ]"
+  kill -TERM $daemon
+  check "daemon: stops on SIGTERM" wait_until 5 bash -c "! kill -0 $daemon 2>/dev/null"
+fi
 echo "$failures failures"
 exit $(( failures > 0 ))
