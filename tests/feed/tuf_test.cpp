@@ -178,7 +178,7 @@ TEST_CASE("TUF path patterns match segment by segment, '*' never crosses '/'", "
   CHECK_FALSE(path_pattern_matches("*", "a/b"));
 }
 
-TEST_CASE("keys of every scheme sign and verify; a signature by another key does not verify", "[feed]") {
+TEST_CASE("keys of every scheme sign and verify, a signature by another key does not verify", "[feed]") {
   for (auto type : {KeyType::ed25519, KeyType::ecdsa_p256, KeyType::rsa_pss}) {
     auto k = SigningKey::generate(type, 2048);
     auto pub = PublicKey::from_json(k.public_json(), "test");
@@ -452,7 +452,7 @@ TEST_CASE("attack: a role delegated by two parents is trusted only through the p
   if (!evil) CHECK(evil.error().message.find("X.json (delegated by A): 0 valid signature(s)") != std::string::npos);
 }
 
-TEST_CASE("terminating delegations stop the search; a path outside the patterns is not resolved", "[feed]") {
+TEST_CASE("terminating delegations stop the search, and a path outside the patterns is not resolved", "[feed]") {
   FeedRepo repo;
   LoopbackHttpServer server(repo.dir());
   Client client(repo, server);
@@ -465,7 +465,7 @@ TEST_CASE("terminating delegations stop the search; a path outside the patterns 
   CHECK_FALSE(*none);
 }
 
-TEST_CASE("publisher: a publish re-signs only what changed; the timestamp always", "[feed]") {
+TEST_CASE("publisher: a publish re-signs only what changed, and the timestamp always", "[feed]") {
   FeedRepo repo;
   auto again = repo.publish(t0 + std::chrono::hours(1));
   REQUIRE(again);

@@ -70,7 +70,7 @@ TEST_CASE("Desired: blocked at organisation or server level, until a date", "[po
   CHECK(f.decide("M1").status == Status::applicable);
 }
 
-TEST_CASE("Desired: enablement is organisation AND server; auto_revert decides revert or hold", "[policies][desired]") {
+TEST_CASE("Desired: enablement is organisation AND server, auto_revert decides revert or hold", "[policies][desired]") {
   Fixture f;
   f.policy.server.mitigations_enabled = false;
   CHECK(f.decide("M1").status == Status::disabled);

@@ -103,7 +103,7 @@ TEST_CASE("Policy: blocklist entries, until, and errors with paths", "[policies]
   CHECK(mode.error().message.find("mode: expected \"enforce\" or \"dry-run\"") != std::string::npos);
 }
 
-TEST_CASE("Inventory: the example loads; references are checked", "[policies][inventory]") {
+TEST_CASE("Inventory: the example loads, references are checked", "[policies][inventory]") {
   auto inv = load_inventory(std::string(MITIGD_SOURCE_DIR) + "/examples/server/inventory.json");
   REQUIRE(inv.has_value());
   CHECK(inv->host == "mail01");

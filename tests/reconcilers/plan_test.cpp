@@ -78,7 +78,7 @@ TEST_CASE("Plan: a deleted rule file is drift, repaired with its reason", "[reco
   CHECK(p.steps[0].reason.find("is missing") != std::string::npos);
 }
 
-TEST_CASE("Plan: superseded reverts last action first; a new revision replaces the old", "[reconcilers][plan]") {
+TEST_CASE("Plan: superseded reverts last action first, a new revision replaces the old", "[reconcilers][plan]") {
   Manifest m = manifest("M1", 2);
   std::vector<state::LedgerRecord> ledger{row("M1", 0, 1, 1), row("M1", 1, 1, 2)};
   Plan revert = make_plan({want(m, Want::absent, Status::superseded)}, {}, ledger, inventory(), Mode::enforce);
@@ -92,7 +92,7 @@ TEST_CASE("Plan: superseded reverts last action first; a new revision replaces t
   CHECK(upgrade.steps[3].revision == 2);
 }
 
-TEST_CASE("Plan: an interrupted apply is completed; hold changes nothing", "[reconcilers][plan]") {
+TEST_CASE("Plan: an interrupted apply is completed, hold changes nothing", "[reconcilers][plan]") {
   Manifest m = manifest("M1");
   Plan p = make_plan({want(m, Want::present)}, {}, {row("M1", 0, 1, 1, "applying")}, inventory(), Mode::enforce);
   REQUIRE(p.steps.size() == 2);

@@ -38,7 +38,7 @@ void sql(const std::string& path, const std::string& statement) {
 
 }  // namespace
 
-TEST_CASE("Store: migrations run once; the ledger round-trips", "[state]") {
+TEST_CASE("Store: migrations run once, the ledger round-trips", "[state]") {
   TempDb t;
   {
     auto s = Store::open(t.path);
@@ -119,7 +119,7 @@ TEST_CASE("WriterLock: a second writer is refused and told who holds it", "[stat
   CHECK(holder.find("pid " + std::to_string(getpid())) != std::string::npos);
 }
 
-TEST_CASE("audit records reach listeners after commit, with their chain position; journal fields are structured", "[state]") {
+TEST_CASE("audit records reach listeners after commit, with their chain position, journal fields are structured", "[state]") {
   TempDb t;
   struct {
     std::unique_ptr<Store> store;
