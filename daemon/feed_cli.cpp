@@ -26,7 +26,8 @@ Publisher (a TUF repository of mitigation manifests; see docs/feed.md):
   remove REPO ID...               unstage manifests (they are withdrawn at the next publish)
   set-role REPO ROLE --key PUB... [--threshold N]     new keys for a role (key rotation)
   publish REPO --key KEY... [--keys-dir DIR] [--now TIME]   sign what changed; timestamp always
-  verify SOURCE --root ROOT       run the client against REPO dir or metadata URL; check every target
+  verify SOURCE --root ROOT [--targets-url URL] [--proxy URL] [--ca-file PEM]
+                                  run the client against REPO dir or metadata URL; check every target
 
 Client (TUF conformance-suite protocol; exit 0 on success, 1 on failure):
   client --metadata-dir DIR init TRUSTED_ROOT
@@ -153,7 +154,10 @@ int cmd_verify(const Args& a, bool json_out) {
     ~Cleanup() { std::error_code ec; fs::remove_all(p, ec); }
   } cleanup{tmp};
   feed::DirectoryMetadataStore store(tmp.string());
-  auto fetcher = feed::make_fetcher({});
+  feed::HttpOptions http;
+  http.proxy = a.value("--proxy").value_or("");
+  http.ca_file = a.value("--ca-file").value_or("");
+  auto fetcher = feed::make_fetcher(http);
   feed::Updater updater(*fetcher, store, config, now_seconds());
   if (auto ok = updater.load_trusted(root); !ok) fail(ok.error());
   if (auto ok = updater.refresh(); !ok) fail(ok.error());
@@ -185,7 +189,8 @@ int cmd_client(const Args& a) {
   if (!dir || a.positional().empty()) throw UsageError("client --metadata-dir DIR init|refresh|download ...");
   const std::string& verb = a.positional()[0];
   feed::DirectoryMetadataStore store(*dir);
-  auto fetcher = feed::make_fetcher({std::chrono::milliseconds(15000), "", "", "mitigd/0.1"});
+  auto fetcher = feed::make_fetcher({std::chrono::milliseconds(15000), a.value("--proxy").value_or(""),
+                                     a.value("--ca-file").value_or(""), "mitigd/0.1"});
   if (verb == "init") {
     if (a.positional().size() != 2) throw UsageError("client --metadata-dir DIR init TRUSTED_ROOT");
     auto root = value_or_fail(json_input::read_file_capped(a.positional()[1], 512 * 1024));
@@ -235,7 +240,8 @@ int run_feed_command(const std::vector<std::string>& argv, bool json_out) {
   static const std::set<std::string> kValues{"--type", "--out", "--bits", "--root", "--timestamp", "--snapshot",
                                              "--targets", "--mitigations", "--threshold", "--expires", "--key",
                                              "--keys-dir", "--now", "--metadata-dir", "--metadata-url", "--target-name",
-                                             "--target-base-url", "--target-dir", "--targets-url", "--output"};
+                                             "--target-base-url", "--target-dir", "--targets-url", "--output",
+                                             "--proxy", "--ca-file"};
   Args a(rest, kValues, {"--no-consistent-snapshot"});
   if (a.value("--output")) json_out = *a.value("--output") == "json";
   try {
