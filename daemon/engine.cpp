@@ -70,6 +70,7 @@ std::vector<Decision> Engine::decide(state::Store& store, SysSeconds now) {
   in.inventory = &inputs_->inventory;
   in.installed = read_installed_versions(inputs_->inventory, runner_);
   in.now = now;
+  if (feed_status_ && feed_status_->expired && feed_status_->expires) in.feed_expired_at = feed_status_->expires;
   for (const auto& r : store.ledger()) in.in_ledger[r.mitigation_id] = r.revision;
   for (const auto& f : store.failures()) {
     in.failures[f.mitigation_id] = {f.revision, f.attempts, SysSeconds{std::chrono::seconds(f.retry_after)}, f.permanent, f.reason};

@@ -141,6 +141,16 @@ class Decider {
       return;
     }
 
+    if (in_.feed_expired_at) {
+      if (in_.policy->revert_on_feed_expiry()) {
+        set(Status::expired, Want::absent,
+            "the signed feed expired at " + format_utc(*in_.feed_expired_at) + " and policy on_feed_expiry is revert");
+        return;
+      }
+      d_.reasons.push_back("the signed feed expired at " + format_utc(*in_.feed_expired_at) +
+                           ": kept in force (policy on_feed_expiry is keep)");
+    }
+
     if (m.expires) {
       if (in_.now >= *m.expires) {
         set(Status::expired, revert_or_hold(), "expired at " + format_utc(*m.expires) + revert_note());

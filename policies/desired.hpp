@@ -45,6 +45,9 @@ struct DesiredInputs {
   std::map<std::string, std::int64_t> in_ledger;      // mitigation id -> applied revision
   std::map<std::string, FailureRecord> failures;      // by mitigation id
   SysSeconds now{};
+  // Set when the signed feed's trusted metadata has expired: when the policy says so
+  // (on_feed_expiry: revert), every mitigation from it is treated as expired.
+  std::optional<SysSeconds> feed_expired_at;
 };
 
 struct Decision {

@@ -19,6 +19,11 @@ Mode Policy::mode() const {
   return Mode::enforce;
 }
 
+bool Policy::revert_on_feed_expiry() const {
+  if (server.revert_on_feed_expiry) return *server.revert_on_feed_expiry;
+  return org.revert_on_feed_expiry.value_or(false);
+}
+
 bool Policy::auto_revert() const {
   if (server.auto_revert) return *server.auto_revert;
   return org.auto_revert.value_or(true);
@@ -56,6 +61,10 @@ PolicyFile parse_policy_or_throw(const std::string& file, const json::value& doc
   if (const json::value* v = r.optional("auto_revert")) {
     if (!v->is_bool()) r.fail("auto_revert", "true or false");
     p.auto_revert = v->get_bool();
+  }
+  if (auto v = r.optional_string("on_feed_expiry", 16)) {
+    if (*v != "keep" && *v != "revert") r.fail("on_feed_expiry", "\"keep\" or \"revert\"");
+    p.revert_on_feed_expiry = *v == "revert";
   }
   if (const json::value* blocked = r.optional("blocked")) {
     const auto& arr = json_input::as_array(*blocked, file, r.child_path("blocked"), limits::kBlockedEntries);

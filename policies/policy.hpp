@@ -27,6 +27,7 @@ struct PolicyFile {
   bool mitigations_enabled = true;
   std::optional<Mode> mode;
   std::optional<bool> auto_revert;
+  std::optional<bool> revert_on_feed_expiry;  // "on_feed_expiry": "keep" (default) | "revert"
   std::vector<BlockEntry> blocked;
 };
 
@@ -38,6 +39,8 @@ struct Policy {
   bool enabled() const { return org.mitigations_enabled && server.mitigations_enabled; }
   Mode mode() const;
   bool auto_revert() const;
+  // Whether mitigations from an expired feed are reverted (default: they stay in force).
+  bool revert_on_feed_expiry() const;
   // The entry that blocks `id` at time `now`, org first; nullptr when none does.
   const BlockEntry* blocking_entry(std::string_view id, SysSeconds now, std::string* level) const;
 };

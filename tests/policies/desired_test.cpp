@@ -96,3 +96,39 @@ TEST_CASE("Desired: expired, not applicable, unknown version, withdrawn, failed"
   CHECK(h.decide("M2").status == Status::failed);
   CHECK(h.decide("M2").want == Want::hold);
 }
+
+TEST_CASE("Desired: an expired feed keeps mitigations by default, reverts them when the policy says on_feed_expiry revert", "[policies][desired]") {
+  using namespace mitigd;
+  auto inv = parse_inventory("inv.json", R"({"host":"h","products":{"exchange":{"scheme":"dotted","version":{"file":"/nonexistent"}}},
+    "web_server":{"kind":"nginx","http_include_dir":"/tmp","server_include_dir":"/tmp","validate":["true"],"reload":["true"],"probe_url":"http://127.0.0.1:1"}})");
+  REQUIRE(inv);
+  auto m = parse_manifest("M9.json", R"({"schema":1,"id":"M9","revision":1,"title":"t","description":"d","cves":[],"severity":"high",
+    "applies_to":{"product":"exchange","scheme":"dotted","min":"1.0","fixed_in":"9.0"},
+    "actions":[{"kind":"rewrite_rule","name":"r","when":[{"input":"request_uri","pattern":"x"}],"respond":"abort"}]})");
+  REQUIRE(m);
+  std::vector<Manifest> manifests{*m};
+  for (bool revert : {false, true}) {
+    auto policy = parse_policy_file("org.json", revert ? R"({"on_feed_expiry":"revert"})" : R"({"on_feed_expiry":"keep"})");
+    REQUIRE(policy);
+    Policy p;
+    p.org = *policy;
+    DesiredInputs in;
+    in.manifests = &manifests;
+    in.policy = &p;
+    in.inventory = &*inv;
+    in.installed["exchange"] = InstalledVersion{std::string("5.0"), "test", ""};
+    in.now = *parse_utc_timestamp("2026-11-24T00:00:00Z");
+    in.feed_expired_at = *parse_utc_timestamp("2026-11-20T00:00:00Z");
+    auto d = evaluate_desired(in).at(0);
+    if (revert) {
+      CHECK(d.status == Status::expired);
+      CHECK(d.want == Want::absent);
+      CHECK(d.summary == "the signed feed expired at 2026-11-20T00:00:00Z and policy on_feed_expiry is revert");
+    } else {
+      CHECK(d.status == Status::applicable);
+      CHECK(std::find(d.reasons.begin(), d.reasons.end(),
+                      "the signed feed expired at 2026-11-20T00:00:00Z: kept in force (policy on_feed_expiry is keep)") != d.reasons.end());
+    }
+  }
+  CHECK_FALSE(parse_policy_file("org.json", R"({"on_feed_expiry":"drop"})"));
+}
