@@ -4,6 +4,7 @@
 #include "daemon/control_protocol.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/metrics.hpp"
+#include "reconcilers/systemd_driver.hpp"
 #include "state/writer_lock.hpp"
 
 #include <boost/asio.hpp>
@@ -315,22 +316,14 @@ class Daemon {
   // A bus connection that only listens: PropertiesChanged of each unit, and UnitFilesChanged
   // (mask/unmask). Runs on the worker thread.
   std::shared_ptr<sd_bus> connect_unit_watch(const std::vector<std::string>& units, std::string& error) {
-    const std::string& address = engine_->inputs().inventory.systemd_bus;
-    sd_bus* bus = nullptr;
-    int r;
-    if (address.empty()) {
-      r = sd_bus_open_system(&bus);
-    } else {
-      r = sd_bus_new(&bus);
-      if (r >= 0) r = sd_bus_set_address(bus, address.c_str());
-      if (r >= 0) r = sd_bus_set_bus_client(bus, 1);
-      if (r >= 0) r = sd_bus_start(bus);
-    }
-    std::shared_ptr<sd_bus> owned(bus, [](sd_bus* b) { sd_bus_flush_close_unref(b); });
-    if (r < 0) {
-      error = std::string("cannot watch systemd units over D-Bus (") + std::strerror(-r) + "): unit changes are seen by the drift timer";
+    auto opened = open_systemd_bus(engine_->inputs().inventory.systemd_bus);
+    if (!opened) {
+      error = opened.error().message + ": unit changes are seen by the drift timer";
       return {};
     }
+    sd_bus* bus = *opened;
+    std::shared_ptr<sd_bus> owned(bus, [](sd_bus* b) { sd_bus_flush_close_unref(b); });
+    int r = 0;
     sd_bus_error err = SD_BUS_ERROR_NULL;
     r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                            "Subscribe", &err, nullptr, "");

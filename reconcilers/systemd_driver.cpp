@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 namespace mitigd {
 
@@ -87,55 +88,41 @@ class SdBusSystemd final : public SystemdDriver {
   Result<void> start(const std::string& unit) override { return job("StartUnit", unit); }
 
   Result<void> mask(const std::string& unit, bool runtime) override {
-    if (auto ok = connect(); !ok) return ok;
-    BusError err;
-    Message reply;
-    Message call;
-    int r = sd_bus_message_new_method_call(bus_, &call.m, kDest, kPath, kManager, "MaskUnitFiles");
-    if (r >= 0) r = sd_bus_message_append_strv(call.m, std::array<char*, 2>{const_cast<char*>(unit.c_str()), nullptr}.data());
-    if (r >= 0) r = sd_bus_message_append(call.m, "bb", runtime, true);
-    if (r >= 0) r = sd_bus_call(bus_, call.m, 0, &err.e, &reply.m);
-    if (r < 0) return bus_error("mask " + unit, r, err.e);
-    return reload("mask " + unit);
+    return unit_files("MaskUnitFiles", "mask " + unit, unit, runtime, true);
   }
 
   Result<void> unmask(const std::string& unit, bool runtime) override {
-    if (auto ok = connect(); !ok) return ok;
-    BusError err;
-    Message reply;
-    Message call;
-    int r = sd_bus_message_new_method_call(bus_, &call.m, kDest, kPath, kManager, "UnmaskUnitFiles");
-    if (r >= 0) r = sd_bus_message_append_strv(call.m, std::array<char*, 2>{const_cast<char*>(unit.c_str()), nullptr}.data());
-    if (r >= 0) r = sd_bus_message_append(call.m, "b", runtime);
-    if (r >= 0) r = sd_bus_call(bus_, call.m, 0, &err.e, &reply.m);
-    if (r < 0) return bus_error("unmask " + unit, r, err.e);
-    return reload("unmask " + unit);
+    return unit_files("UnmaskUnitFiles", "unmask " + unit, unit, runtime, std::nullopt);
   }
 
  private:
   Result<void> connect() {
     if (bus_) return {};
-    int r;
-    if (address_.empty()) {
-      r = sd_bus_open_system(&bus_);
-    } else {
-      r = sd_bus_new(&bus_);
-      if (r >= 0) r = sd_bus_set_address(bus_, address_.c_str());
-      if (r >= 0) r = sd_bus_set_bus_client(bus_, 1);
-      if (r >= 0) r = sd_bus_start(bus_);
-    }
-    if (r < 0) {
-      sd_bus_unref(bus_);
-      bus_ = nullptr;
-      return make_error(r == -EACCES ? Errc::permission_denied : Errc::unavailable,
-                        "cannot connect to the systemd bus " + (address_.empty() ? std::string("(system bus)") : address_) +
-                            ": " + std::strerror(-r));
-    }
+    auto bus = open_systemd_bus(address_);
+    if (!bus) return bus.error();
+    bus_ = *bus;
     // Job completion arrives as a JobRemoved signal, which systemd sends to subscribers.
     BusError err;
-    r = sd_bus_call_method(bus_, kDest, kPath, kManager, "Subscribe", &err.e, nullptr, "");
+    int r = sd_bus_call_method(bus_, kDest, kPath, kManager, "Subscribe", &err.e, nullptr, "");
     if (r < 0) return bus_error("subscribing to systemd", r, err.e);
     return {};
+  }
+
+  // MaskUnitFiles(as files, b runtime, b force) / UnmaskUnitFiles(as files, b runtime), then a
+  // manager reload so the change takes effect (as systemctl does).
+  Result<void> unit_files(const char* method, const std::string& what, const std::string& unit, bool runtime,
+                          std::optional<bool> force) {
+    if (auto ok = connect(); !ok) return ok;
+    BusError err;
+    Message reply;
+    Message call;
+    std::array<char*, 2> files{const_cast<char*>(unit.c_str()), nullptr};
+    int r = sd_bus_message_new_method_call(bus_, &call.m, kDest, kPath, kManager, method);
+    if (r >= 0) r = sd_bus_message_append_strv(call.m, files.data());
+    if (r >= 0) r = force ? sd_bus_message_append(call.m, "bb", runtime, *force) : sd_bus_message_append(call.m, "b", runtime);
+    if (r >= 0) r = sd_bus_call(bus_, call.m, 0, &err.e, &reply.m);
+    if (r < 0) return bus_error(what, r, err.e);
+    return reload(what);
   }
 
   Result<void> reload(const std::string& what) {
@@ -217,6 +204,26 @@ class SdBusSystemd final : public SystemdDriver {
 };
 
 }  // namespace
+
+Result<sd_bus*> open_systemd_bus(const std::string& address) {
+  sd_bus* bus = nullptr;
+  int r;
+  if (address.empty()) {
+    r = sd_bus_open_system(&bus);
+  } else {
+    r = sd_bus_new(&bus);
+    if (r >= 0) r = sd_bus_set_address(bus, address.c_str());
+    if (r >= 0) r = sd_bus_set_bus_client(bus, 1);
+    if (r >= 0) r = sd_bus_start(bus);
+  }
+  if (r < 0) {
+    sd_bus_unref(bus);
+    return make_error(r == -EACCES ? Errc::permission_denied : Errc::unavailable,
+                      "cannot connect to the systemd bus " + (address.empty() ? std::string("(system bus)") : address) +
+                          ": " + std::strerror(-r));
+  }
+  return bus;
+}
 
 std::unique_ptr<SystemdDriver> make_sdbus_systemd(const std::string& address, std::chrono::milliseconds job_timeout) {
   return std::make_unique<SdBusSystemd>(address, job_timeout);

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+typedef struct sd_bus sd_bus;  // <systemd/sd-bus.h>
+
 namespace mitigd {
 
 struct UnitState {
@@ -33,6 +35,10 @@ class SystemdDriver {
 // address: "" for the system bus, or an sd-bus address ("unix:path=/run/dbus/system_bus_socket").
 std::unique_ptr<SystemdDriver> make_sdbus_systemd(const std::string& address,
                                                   std::chrono::milliseconds job_timeout = std::chrono::seconds(90));
+
+// A connected bus: the system bus when address is empty, else that sd-bus address. The caller
+// owns it (sd_bus_flush_close_unref). Errors say which bus and why.
+Result<sd_bus*> open_systemd_bus(const std::string& address);
 
 // Unit names as systemd accepts them: [A-Za-z0-9:_.\-@], a known suffix, at most 255 bytes.
 bool is_valid_unit_name(const std::string& unit);
