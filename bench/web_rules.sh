@@ -106,21 +106,32 @@ PY
 # 2. One new mitigation end to end vs nginx -t + reload, 7 rounds each, medians.
 cp "$root/examples/manifests/M1.json" "$work/M1.json"
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-apply_times=(); base_times=()
+apply_times=(); base_times=(); served_times=()
 for round in 1 2 3 4 5 6 7; do
   s=$(date +%s%N); "${ngx[@]}" -t -q; "${ngx[@]}" -s reload; base_times+=("$(ms "$s")")
-  sleep 0.2
+  sleep 0.3
+  # The fair baseline: nginx -t + reload + until only the new config answers. nginx's master keeps
+  # the old workers accepting for 100 ms after starting the new ones (ngx_msleep(100) before the
+  # shutdown signal), so that is: a marker of the new config answers, then those 100 ms.
+  echo "location = /bench-gen-$round { return 204; }" > "$prefix/mitigd/server/zz-bench-gen.conf"
+  s=$(date +%s%N); "${ngx[@]}" -t -q; "${ngx[@]}" -s reload
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/bench-gen-$round")" = 204 ]; do sleep 0.001; done
+  sleep 0.1; served_times+=("$(ms "$s")")
+  rm "$prefix/mitigd/server/zz-bench-gen.conf"; "${ngx[@]}" -s reload
+  sleep 0.3
   cp "$work/M1.json" "$work/manifests/M1.json"
   s=$(date +%s%N); "$mitigctl" apply >/dev/null; apply_times+=("$(ms "$s")")
   rm "$work/manifests/M1.json"; "$mitigctl" apply >/dev/null   # withdrawn: reverted, for the next round
   sleep 0.2
 done
-python3 - "${base_times[*]}" "${apply_times[*]}" <<'PY'
+python3 - "${base_times[*]}" "${apply_times[*]}" "${served_times[*]}" <<'PY'
 import statistics, sys
 base = [int(x) for x in sys.argv[1].split()]
 apply = [int(x) for x in sys.argv[2].split()]
-b, a = statistics.median(base), statistics.median(apply)
-print(f"  nginx -t + nginx -s reload: median {b:.0f} ms  {base}")
+served = [int(x) for x in sys.argv[3].split()]
+b, a, v = statistics.median(base), statistics.median(apply), statistics.median(served)
+print(f"  nginx -t + nginx -s reload (returns before the new config serves): median {b:.0f} ms  {base}")
+print(f"  nginx -t + reload + until only the new config serves: median {v:.0f} ms  {served}")
 print(f"  mitigctl apply (1 new, 100 in force; write, validate, reload, wait for the new config, 4 probes, ledger): median {a:.0f} ms  {apply}")
-print(f"  ratio: {a / b:.2f}x (target <= 1.5x)")
+print(f"  ratio: {a / b:.2f}x against reload returning (target <= 1.5x), {a / v:.2f}x against the new config serving")
 PY

@@ -167,12 +167,29 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
     seen = r ? (r->dropped ? "connection dropped" : "status " + std::to_string(r->status)) : r.error().message;
     return r && !r->dropped && r->status == 204;
   };
-  auto end = std::chrono::steady_clock::now() + 10s;
+  // nginx's master starts the new workers, sleeps 100 ms ("allow new processes to start"), and
+  // only then tells the old ones to stop accepting: for that long both generations answer. The
+  // old generation's absence only counts once that window is over. Apache's graceful restart
+  // has no such window.
+  const auto overlap = server_.kind == WebServerKind::nginx ? 130ms : 0ms;
+  const auto reloaded = std::chrono::steady_clock::now();
+  auto end = reloaded + 10s;
+  std::optional<std::chrono::steady_clock::time_point> new_seen;
   int good_rounds = 0;
   std::string seen;
   while (good_rounds < 3) {
     bool ok = true;
-    if (!new_generation.empty()) ok = serving(new_generation, seen);
+    if (!new_generation.empty()) {
+      ok = serving(new_generation, seen);
+      if (ok && !new_seen) new_seen = std::chrono::steady_clock::now();
+    }
+    // The window opens at the latest when the new workers answer (or, with no new generation
+    // to see, when the reload was requested).
+    auto window_over = (new_seen ? *new_seen : reloaded) + overlap;
+    if (ok && std::chrono::steady_clock::now() < window_over) {
+      std::this_thread::sleep_until(window_over);
+      continue;
+    }
     if (ok && !old_generation.empty()) ok = !serving(old_generation, seen);
     good_rounds = ok ? good_rounds + 1 : 0;
     if (good_rounds >= 3) break;

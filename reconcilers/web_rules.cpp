@@ -89,6 +89,28 @@ void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::
                        const RewriteRule& rule) {
   std::string flag = "$mitigd_f_" + vid + "_" + std::to_string(index);
   std::string expected;
+  // The common case, one condition on a plain variable with no scope, is one `if`: every
+  // directive costs each request, matched or not.
+  if (!a.scope && rule.when.size() == 1) {
+    const Condition& cond = rule.when[0];
+    std::string input;
+    switch (cond.input.kind) {
+      case InputKind::request_uri: input = cond.decode ? "$mitigd_request_uri_decoded" : "$request_uri"; break;
+      case InputKind::path: input = "$uri"; break;
+      case InputKind::query: input = cond.decode ? "$mitigd_args_decoded" : "$args"; break;
+      case InputKind::method: input = "$request_method"; break;
+      case InputKind::header: input = cond.decode ? "" : nginx_header_var(cond.input.name); break;
+      case InputKind::cookie: input = cond.decode ? "" : "$http_cookie"; break;
+      case InputKind::cookie_named: break;
+    }
+    if (!input.empty()) {
+      std::string op = cond.negate ? (cond.pattern.case_sensitive() ? "!~" : "!~*")
+                                   : (cond.pattern.case_sensitive() ? "~" : "~*");
+      server << "if (" << input << " " << op << " " << nginx_quote(cond.pattern.effective()) << ") { return "
+             << status_of(rule.respond) << "; }\n";
+      return;
+    }
+  }
   server << "set " << flag << " \"\";\n";
   if (a.scope) {
     server << "if ($uri ~* " << nginx_quote(scope_regex(*a.scope)) << ") { set " << flag << " \"s\"; }\n";
