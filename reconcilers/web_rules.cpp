@@ -3,6 +3,7 @@
 #include <botan/hash.h>
 #include <botan/hex.h>
 
+#include <optional>
 #include <sstream>
 
 namespace mitigd::web {
@@ -265,10 +266,32 @@ Result<std::vector<RenderedFile>> render_apache(const Manifest& m, const std::ve
         out << "RewriteRule \"^\" \"-\" [" << flags << "]\n";
         break;
       }
-      case ActionKind::response_header:
-        return make_error(Errc::invalid_input,
-                          "mitigation " + m.id + ", action \"" + a.name +
-                              "\": response_header is not supported by the apache driver in this version");
+      case ActionKind::response_header: {
+        // mod_headers, conditioned by an ap_expr on the (decoded) path and the response's
+        // content type. The value was checked at load (no quotes, backslashes, $ or %), so it
+        // can be neither a format specifier nor a back-reference.
+        const auto& edit = std::get<ResponseHeaderEdit>(a.detail);
+        auto regex_in_expr = [&](const std::string& re, bool nocase) -> std::optional<std::string> {
+          for (char sep : std::string("#|!,;:_")) {
+            if (re.find(sep) == std::string::npos) return "m" + std::string(1, sep) + re + std::string(1, sep) + (nocase ? "i" : "");
+          }
+          return std::nullopt;
+        };
+        auto scope = regex_in_expr(a.scope ? scope_regex(*a.scope) : "^/", true);
+        auto type = regex_in_expr(edit.content_type.effective(), !edit.content_type.case_sensitive());
+        if (!scope || !type) {
+          return make_error(Errc::invalid_input, "mitigation " + m.id + ", action \"" + a.name +
+                                                     "\": the content_type pattern uses every ap_expr regex delimiter");
+        }
+        std::string cond = "\"expr=%{REQUEST_URI} =~ " + *scope + " && %{CONTENT_TYPE} =~ " + *type + "\"";
+        if (edit.mode == ResponseHeaderEdit::Mode::append) {
+          out << "Header edit " << edit.header << " \"^(.+)$\" \"$1; " << edit.value << "\" " << cond << "\n";
+          out << "Header setifempty " << edit.header << " \"" << edit.value << "\" " << cond << "\n";
+        } else {
+          out << "Header set " << edit.header << " \"" << edit.value << "\" " << cond << "\n";
+        }
+        break;
+      }
       case ActionKind::disable_vdir:
       case ActionKind::disable_app_pool:
         for (const std::string& prefix : vdir_prefixes(a, inv)) {

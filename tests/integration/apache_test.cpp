@@ -9,13 +9,13 @@ TEST_CASE("ApacheRules: exploits reach the app before, are refused after apply, 
           "[integration][apache]") {
   UpstreamApp app;
   PrivateApache apache(app.port());
-  Deployment d(target_of(apache), {"M1", "PL1", "ECP1"}, "15.2.397.3");
+  Deployment d(target_of(apache), {"M1", "PL1", "ECP1", "M2"}, "15.2.397.3");
   for (const Req& r : exploit_requests()) {
     INFO("before apply: " << r.method << " " << r.target);
     CHECK(reached_app(request(apache.url(), r.method, r.target, r.headers)));
   }
   ApplyOutcome applied = d.converge();
-  CHECK(applied.applied == 3);
+  CHECK(applied.applied == 4);
   CHECK(applied.failed == 0);
   for (const Req& r : exploit_requests()) {
     INFO("after apply: " << r.method << " " << r.target);
@@ -26,9 +26,17 @@ TEST_CASE("ApacheRules: exploits reach the app before, are refused after apply, 
     INFO("normal traffic: " << r.method << " " << r.target);
     CHECK(reached_app(request(apache.url(), r.method, r.target, r.headers)));
   }
+  // M2.1 through mod_headers: the directive is appended to OWA's HTML answers only.
+  CHECK(header_value(request(apache.url(), "GET", "/owa/"), "Content-Security-Policy") ==
+        "default-src 'self'; script-src-attr 'none'");
+  CHECK(header_value(request(apache.url(), "GET", "/OWA/inbox"), "Content-Security-Policy") ==
+        "default-src 'self'; script-src-attr 'none'");
+  CHECK(header_value(request(apache.url(), "POST", "/owa/service.svc?action=GetItem"), "Content-Security-Policy").empty());
+  CHECK(header_value(request(apache.url(), "GET", "/EWS/Exchange.asmx"), "Content-Security-Policy").empty());
   CHECK(d.plan().empty());
   d.set_version("15.2.1544.30");
-  CHECK(d.converge().reverted == 3);
+  CHECK(d.converge().reverted == 4);
+  CHECK(header_value(request(apache.url(), "GET", "/owa/"), "Content-Security-Policy") == "default-src 'self'");
   for (const Req& r : exploit_requests()) {
     INFO("after revert: " << r.method << " " << r.target);
     CHECK(reached_app(request(apache.url(), r.method, r.target, r.headers)));
