@@ -9,7 +9,7 @@
 #  - an app pool: its unit is stopped and its vdir answers 503 through nginx while other paths
 #    answer 200; the revert starts it again and the vdir serves again.
 set -uo pipefail
-MITIGCTL="$1"; MITIGD="${2:-}"
+MITIGCTL="$1"; MITIGD="${2:-}"; DRIVER_TOOL="${3:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/lib/nspawn.sh"
 source "$root/scripts/lib/site.sh"
@@ -26,6 +26,9 @@ for u in svc-running svc-stopped pool-ecp; do
   printf '[Unit]\nDescription=mitigd test unit %s\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n' "$u" \
     > "$work/units/$u.service"
 done
+# Units for the driver's error paths: one whose start fails, one whose start hangs.
+printf '[Service]\nType=oneshot\nExecStart=/bin/false\n' > "$work/units/svc-fails.service"
+printf '[Service]\nType=oneshot\nExecStart=/bin/sleep 30\n' > "$work/units/svc-hangs.service"
 start=$(date +%s%N)
 boot_systemd mitigd-test-$$ "$work/units" "$work/bus" || exit 1
 echo "     (systemd booted in $(( ($(date +%s%N) - start) / 1000000 )) ms)"
@@ -106,6 +109,24 @@ check "revert: the app pool runs again" unit_is pool-ecp.service active enabled
 check "revert: the vdir serves again" [ "$(code /ecp/default.aspx)" = 200 ]
 check "revert: the ledger is empty" bash -c "[ \"\$('$MITIGCTL' status -o json | python3 -c 'import json,sys; print(sum(m[\"status\"]==\"applied\" for m in json.load(sys.stdin)[\"mitigations\"]))')\" = 0 ]"
 check "the audit log verifies" "$MITIGCTL" audit verify
+
+# The driver's errors: clear, and nothing changed.
+if [ -n "$DRIVER_TOOL" ]; then
+  bus="unix:path=$work/bus/system_bus_socket"
+  out="$("$DRIVER_TOOL" "$bus" start svc-fails.service)"
+  check "a job that fails: named, with systemd's result" grep -qx "unavailable: start svc-fails.service: the job ended with result \"failed\"" <<<"$out"
+  out="$("$DRIVER_TOOL" "$bus" start svc-hangs.service 500)"
+  check "a job that hangs: a timeout error" grep -qx "timeout: start svc-hangs.service: the job did not finish within 500 ms" <<<"$out"
+  in_container systemctl stop svc-hangs.service 2>/dev/null
+  chmod 755 "$work"   # nobody must reach the bus socket: the refusal has to come from systemd
+  out="$(setpriv --reuid=65534 --regid=65534 --clear-groups "$DRIVER_TOOL" "$bus" stop svc-running.service)"
+  check "access denied (not root): a clear error" grep -q "^permission_denied: stop svc-running.service: access denied" <<<"$out" || echo "     got: $out"
+  check "  ... and the unit is untouched" unit_is svc-running.service active enabled
+  out="$("$DRIVER_TOOL" "$bus" state nope.service)"
+  check "a unit that does not exist: not_found" grep -qx "not_found: unit nope.service does not exist on this host" <<<"$out"
+  out="$("$DRIVER_TOOL" "$bus" state 'bad;name')"
+  check "a unit name that is not one: refused before any bus call" grep -q "^invalid_input: " <<<"$out"
+fi
 
 # The daemon: it reacts to unit changes through D-Bus signals (drift and poll timers are 10 min
 # here), and reverts by itself when the security update is installed.
