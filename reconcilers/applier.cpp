@@ -199,7 +199,12 @@ class MitigationApplier {
         if (rec->handles(m.actions[i].kind)) in_force.push_back(i);
       }
       auto r = rec->put(m, touched[rec], in_force);
-      if (!r) return fail(m, new_rows, done, r.error(), now);
+      if (!r) {
+        // A put that fails halfway may have changed part of what it was given: it is undone
+        // first, then the reconcilers that had finished, in reverse.
+        done.push_back(rec);
+        return fail(m, new_rows, done, r.error(), now);
+      }
       applied_state[rec] = *r;
       done.push_back(rec);
       reach(ctx_.checkpoint, "apply: reconciler put done");

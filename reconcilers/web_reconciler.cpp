@@ -58,6 +58,9 @@ Result<std::string> WebRulesReconciler::prior_state(const Manifest&, std::size_t
 
 Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector<std::size_t>&,
                                             const std::vector<std::size_t>& in_force) {
+  // A put that fails leaves nothing to roll back (the driver already restored the files), and
+  // must not leave the undo of an earlier put behind for rollback() to replay.
+  last_undo_.erase(m.id);
   std::vector<std::size_t> web_actions;
   for (std::size_t i : in_force) {
     if (handles(m.actions.at(i).kind)) web_actions.push_back(i);

@@ -150,5 +150,31 @@ if [ -n "$MITIGD" ]; then
   kill -TERM $daemon
   check "daemon: stops on SIGTERM" wait_until 5 bash -c "! kill -0 $daemon 2>/dev/null"
 fi
+# Whole or nothing, undone in reverse: an app pool (web 503, then its unit) and a service that
+# cannot be masked (its unit file is in /etc/systemd/system: systemd leaves it unmasked, and the
+# reconciler's check after mask and stop catches that). The failure undoes the unit changes,
+# then the 503, and every unit is as before.
+rm -f "$work/manifests"/*.json
+in_container sh -c 'printf "[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/etc-unit.service && systemctl daemon-reload && systemctl start etc-unit.service'
+python3 - "$work/server/inventory.json" <<'PY'
+import json, sys
+inv = json.load(open(sys.argv[1])); inv["services"]["EtcUnit"] = {"unit": "etc-unit.service"}
+json.dump(inv, open(sys.argv[1], "w"), indent=2)
+PY
+cat > "$work/manifests/A1.json" <<'JSON'
+{ "schema": 1, "id": "A1", "revision": 1, "title": "two parts", "description": "atomicity", "cves": [], "severity": "high",
+  "applies_to": { "product": "exchange", "scheme": "dotted", "min": "1.0", "fixed_in": "99.0" },
+  "actions": [ { "kind": "disable_app_pool", "name": "ECP pool", "app_pool": "ECPPool", "status": 503 },
+               { "kind": "disable_service", "name": "etc unit", "service": "EtcUnit" } ] }
+JSON
+check "before: the app pool runs" unit_is pool-ecp.service active enabled
+out="$("$MITIGCTL" apply 2>&1)"; rc=$?
+echo "$out" | sed 's/^/     | /'
+check "atomicity: the apply fails, naming the unit that could not be masked" bash -c "[ $rc -ne 0 ] && grep -q 'A1 failed and was undone: unit etc-unit.service is still inactive / static after mask and stop' <<<'$out'"
+check "atomicity: the app pool's unit was restored (running, enabled)" unit_is pool-ecp.service active enabled
+check "atomicity: its vdir serves again (the 503 was undone too)" [ "$(code /ecp/default.aspx)" = 200 ]
+check "atomicity: the other unit runs again" [ "$(in_container systemctl is-active etc-unit.service)" = active ]
+check "atomicity: nothing in the ledger" bash -c "! '$MITIGCTL' status -o json | grep -q '\"status\":\"applied\"'"
+
 echo "$failures failures"
 exit $(( failures > 0 ))
