@@ -27,6 +27,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$daemon/stat"; }
 hz=$(getconf CLK_TCK)
 t0=$(ticks); s0=$(date +%s%N)
 sleep "$seconds"
+[ -n "${SMAPS_OUT:-}" ] && cp "/proc/$daemon/smaps" "$SMAPS_OUT"
 t1=$(ticks); s1=$(date +%s%N)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$daemon/status"); hwm=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
 anon=$(awk '/RssAnon/ {print $2}' "/proc/$daemon/status"); file=$(awk '/RssFile/ {print $2}' "/proc/$daemon/status")

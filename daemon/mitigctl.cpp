@@ -66,7 +66,13 @@ struct Cli {
 
   Config config() {
     auto c = load_config(config_path);
-    if (!c) throw ErrorException(c.error());
+    if (!c) {
+      Error e = c.error();
+      if (e.code == Errc::not_found || e.message.find("cannot read") != std::string::npos) {
+        e.message += " (give the config with --config FILE or MITIGD_CONFIG; examples/mitigd.json is a start)";
+      }
+      throw ErrorException(e);
+    }
     return *c;
   }
 };

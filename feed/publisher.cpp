@@ -160,6 +160,9 @@ Result<void> Repository::init(const std::string& dir, const InitOptions& options
 }
 
 Result<Repository> Repository::open(const std::string& dir) {
+  if (!fs::exists(fs::path(dir) / "repo.json")) {
+    return make_error(Errc::not_found, dir + " is not a feed repository (no repo.json): create one with `mitigctl feed init`");
+  }
   auto v = read_json(fs::path(dir) / "repo.json");
   if (!v) return v.error();
   if (!v->is_object() || v->as_object().if_contains("format") == nullptr ||
