@@ -153,11 +153,11 @@ class Daemon {
     r.trigger = why;
     auto started = SteadyClock::now();
     try {
-      if (reload_config) reload_config_on_worker(r);
       if (!store_) {
         store_ = state::Store::open(config_.state_db);
         attach_audit_journal(*store_, "mitigd");
       }
+      if (reload_config) reload_config_on_worker(r);
       if (!engine_) engine_ = std::make_unique<Engine>(config_, runner_, prober_);
       // The network is used on the poll timer, at startup, on SIGHUP and when asked; every other
       // trigger works from the verified local state.
