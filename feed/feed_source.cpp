@@ -17,14 +17,20 @@ class OfflineFetcher : public Fetcher {
   }
 };
 
+// Only what changed is written: an unchanged feed polled every few minutes costs no disk write
+// beyond the last-success time.
+void set_if_changed(state::Store& store, const std::string& key, const std::string& value) {
+  if (store.fact_get(key) != value) store.fact_set(key, value);
+}
+
 void record_status(state::Store& store, const FeedStatus& s) {
-  store.fact_set("feed.last_error", s.error);
-  if (s.last_success) store.fact_set("feed.last_success", format_utc(*s.last_success));
-  if (s.expires) store.fact_set("feed.expires", format_utc(*s.expires));
+  set_if_changed(store, "feed.last_error", s.error);
+  if (s.last_success) set_if_changed(store, "feed.last_success", format_utc(*s.last_success));
+  if (s.expires) set_if_changed(store, "feed.expires", format_utc(*s.expires));
   std::string versions;
   for (const auto& [role, v] : s.versions) versions += (versions.empty() ? "" : " ") + role + "=" + std::to_string(v);
-  store.fact_set("feed.versions", versions);
-  store.fact_set("feed.targets", std::to_string(s.targets));
+  set_if_changed(store, "feed.versions", versions);
+  set_if_changed(store, "feed.targets", std::to_string(s.targets));
 }
 
 }  // namespace
@@ -171,7 +177,7 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
   status.targets = set.manifests.size();
   boost::json::object in_force;
   for (const auto& [path, sha] : used) in_force[path] = sha;
-  store.fact_set("feed.targets_in_force", boost::json::serialize(in_force));
+  set_if_changed(store, "feed.targets_in_force", boost::json::serialize(in_force));
   record_status(store, status);
   if (memo) {
     if (status.error.empty()) {
