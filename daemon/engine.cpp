@@ -45,6 +45,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   // it; it connects to the bus only when a unit is actually read or changed.
   systemd_driver_ = make_sdbus_systemd(inputs_->inventory.systemd_bus);
   units_ = std::make_unique<SystemdReconciler>(*systemd_driver_, inputs_->inventory);
+  units_->set_checkpoint(checkpoint_);
   return {};
 }
 
@@ -89,6 +90,7 @@ ApplyOutcome Engine::apply(const Plan& plan, state::Store& store, const std::str
   ApplyContext ctx{store, reconcilers(), inputs_->inventory, inputs_->inventory.web_server ? &prober_ : nullptr,
                    run_id, actor, [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); },
                    std::chrono::milliseconds(1000), {403, 444}, checkpoint_};
+  if (units_) units_->set_checkpoint(checkpoint_);
   if (web_driver_) {
     web_driver_->set_checkpoint(checkpoint_);
     if (auto r = web_driver_->recover(); !r) {

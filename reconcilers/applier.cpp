@@ -156,7 +156,10 @@ class MitigationApplier {
         touched[rec].push_back(idx);
         if (s->op == Step::Op::repair) {
           any_repair = true;
-          continue;
+          // A repair completes what is recorded. A part of the action with no row yet (the run
+          // that recorded the others was killed before reaching it) is recorded now, before
+          // anything changes, or the change would never be undone.
+          if (find_row(m.id, static_cast<int>(idx), rec->resource(m, idx))) continue;
         }
         auto prior = rec->prior_state(m, idx);
         if (!prior) return fail(m, new_rows, {}, prior.error(), now);

@@ -97,9 +97,11 @@ Result<std::string> SystemdReconciler::put(const Manifest& m, const std::vector<
     undo_list.emplace_back(*unit, state_json(*before));
     if (!before->masked()) {
       if (auto r = driver_.mask(*unit, mask_runtime(a)); !r) return r.error();
+      reach(checkpoint_, "unit: masked, not stopped");
     }
     if (before->running()) {
       if (auto r = driver_.stop(*unit); !r) return r.error();
+      reach(checkpoint_, "unit: stopped");
     }
     auto after = driver_.state(*unit);
     if (!after) return after.error();
@@ -125,9 +127,11 @@ Result<void> SystemdReconciler::restore(const std::string& unit, const std::stri
   if (!before.masked() && now->masked()) {
     bool runtime = now->unit_file_state == "masked-runtime";
     if (auto r = driver_.unmask(unit, runtime); !r) return r.error();
+    reach(checkpoint_, "unit: unmasked, not started");
   }
   if (before.running() && !now->running()) {
     if (auto r = driver_.start(unit); !r) return r.error();
+    reach(checkpoint_, "unit: started");
   }
   return {};
 }

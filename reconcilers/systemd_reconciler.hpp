@@ -4,6 +4,7 @@
 // not, unit file state) is recorded first; undo restores exactly that: a unit that was stopped
 // and disabled stays so, one that was running is started again, one already masked stays masked.
 // Order: mask, then stop (nothing can start it in between); undone in reverse: unmask, then start.
+#include "reconcilers/checkpoint.hpp"
 #include "reconcilers/reconciler.hpp"
 #include "reconcilers/systemd_driver.hpp"
 
@@ -14,6 +15,7 @@ class SystemdReconciler final : public Reconciler {
   SystemdReconciler(SystemdDriver& driver, const Inventory& inventory) : driver_(driver), inventory_(inventory) {}
 
   std::string name() const override { return "unit"; }
+  void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
   bool handles(ActionKind kind) const override {
     return kind == ActionKind::disable_service || kind == ActionKind::disable_app_pool;
   }
@@ -34,6 +36,7 @@ class SystemdReconciler final : public Reconciler {
 
   SystemdDriver& driver_;
   const Inventory& inventory_;
+  Checkpoint checkpoint_;
   // What the last put() changed, per mitigation, for rollback(): unit -> prior state JSON.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> last_put_;
 };

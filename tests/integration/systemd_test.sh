@@ -176,5 +176,52 @@ check "atomicity: its vdir serves again (the 503 was undone too)" [ "$(code /ecp
 check "atomicity: the other unit runs again" [ "$(in_container systemctl is-active etc-unit.service)" = active ]
 check "atomicity: nothing in the ledger" bash -c "! '$MITIGCTL' status -o json | grep -q '\"status\":\"applied\"'"
 
+# Crash safety with units: SIGKILL `mitigctl apply` at every checkpoint of applying, then of
+# reverting, a mitigation with an app pool (web 503 + unit) and a service; after each kill a plain
+# apply converges and the ledger still knows how to undo everything.
+rm -f "$work/manifests"/*.json
+in_container systemctl stop etc-unit.service
+cat > "$work/manifests/A2.json" <<'JSON'
+{ "schema": 1, "id": "A2", "revision": 1, "title": "pool and service", "description": "crash", "cves": [], "severity": "high",
+  "applies_to": { "product": "exchange", "scheme": "dotted", "min": "1.0", "fixed_in": "15.2.1118.20" },
+  "actions": [ { "kind": "disable_app_pool", "name": "ECP pool", "app_pool": "ECPPool", "status": 503 },
+               { "kind": "disable_service", "name": "IMAP4", "service": "IMAP4" } ] }
+JSON
+rows() { python3 -c "import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute('select phase from ledger').fetchall(); print(len(r), ' '.join(sorted(set(x[0] for x in r))))" "$work/var/state.db"; }
+crash_ok=1
+applied_state() {
+  "$MITIGCTL" plan --detailed-exitcode >/dev/null && unit_is pool-ecp.service inactive masked-runtime &&
+    unit_is svc-running.service inactive masked-runtime && [ "$(code /ecp/default.aspx)" = 503 ] && [ "$(rows)" = "3 applied" ]
+}
+reverted_state() {
+  "$MITIGCTL" plan --detailed-exitcode >/dev/null || { echo "     (plan not empty)"; return 1; }
+  unit_is pool-ecp.service active enabled || { echo "     (pool-ecp: $(in_container systemctl is-active pool-ecp.service) $(in_container systemctl is-enabled pool-ecp.service))"; return 1; }
+  unit_is svc-running.service active enabled || { echo "     (svc-running: $(in_container systemctl is-active svc-running.service) $(in_container systemctl is-enabled svc-running.service))"; return 1; }
+  [ "$(code /ecp/default.aspx)" = 200 ] || { echo "     (/ecp/ $(code /ecp/default.aspx))"; return 1; }
+  [ "$(rows)" = "0 " ] || { echo "     (ledger: $(rows))"; return 1; }
+}
+apply_points=0; revert_points=0
+for n in $(seq 1 60); do
+  echo "15.2.1118.7" > "$work/server/exchange.version"
+  MITIGD_TEST_KILL_AT=$n "$MITIGCTL" apply >/dev/null 2>"$work/kill.log"; rc=$?
+  if [ $rc -ne 137 ]; then applied_state || { echo "     not converged without a kill"; crash_ok=0; }; break; fi
+  apply_points=$n
+  "$MITIGCTL" apply >/dev/null 2>&1
+  applied_state || { echo "     apply killed at $n ($(cut -d: -f2- "$work/kill.log")): not converged"; crash_ok=0; }
+  echo "15.2.1118.20" > "$work/server/exchange.version"; "$MITIGCTL" apply >/dev/null 2>&1
+  reverted_state || { echo "     reset after $n: not reverted"; crash_ok=0; }
+done
+for n in $(seq 1 60); do
+  echo "15.2.1118.7" > "$work/server/exchange.version"; "$MITIGCTL" apply >/dev/null 2>&1
+  echo "15.2.1118.20" > "$work/server/exchange.version"
+  MITIGD_TEST_KILL_AT=$n "$MITIGCTL" apply >/dev/null 2>"$work/kill.log"; rc=$?
+  if [ $rc -ne 137 ]; then reverted_state || { echo "     not reverted without a kill"; crash_ok=0; }; break; fi
+  revert_points=$n
+  "$MITIGCTL" apply >/dev/null 2>&1
+  reverted_state || { echo "     revert killed at $n ($(cut -d: -f2- "$work/kill.log")): not converged"; crash_ok=0; }
+done
+echo "     kill points covered: $apply_points while applying, $revert_points while reverting"
+check "crash safety: converged after a SIGKILL at every checkpoint, units included" [ $crash_ok = 1 ] && [ $apply_points -ge 8 ]
+
 echo "$failures failures"
 exit $(( failures > 0 ))
