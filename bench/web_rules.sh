@@ -86,6 +86,13 @@ run_wrk() { wrk -t1 -c32 -d"${WRK_SECONDS:-5}"s -H "Cookie: ClientId=ABCDEF; X-O
 echo "bench/web_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, wrk -t1 -c32, URI ${#uri} bytes"
 run_wrk >/dev/null  # warm up
 bare1="$(run_wrk)"
+# For scale: the four web mitigations of examples/ (M1.1, both ProxyLogon cookie rules, M2.1, ECP).
+mkdir -p "$work/bench-set" && mv "$work"/manifests/B*.json "$work/bench-set/"
+cp "$root"/examples/manifests/{M1,PL1,M2,ECP1}.json "$work/manifests/"
+"$mitigctl" apply >/dev/null
+examples="$(run_wrk)"
+rm "$work"/manifests/{M1,PL1,M2,ECP1}.json && "$mitigctl" apply >/dev/null
+mv "$work"/bench-set/B*.json "$work/manifests/"
 "$mitigctl" apply >/dev/null
 rules="$(ls "$prefix"/mitigd/server/mitigd-B*.conf | wc -l)"
 ruled1="$(run_wrk)"
@@ -94,11 +101,12 @@ mv "$prefix/mitigd/server" "$prefix/mitigd/server.off"; mkdir "$prefix/mitigd/se
 bare2="$(run_wrk)"
 rmdir "$prefix/mitigd/server"; mv "$prefix/mitigd/server.off" "$prefix/mitigd/server"; "${ngx[@]}" -s reload 2>/dev/null; sleep 0.3
 ruled2="$(run_wrk)"
-python3 - "$bare1" "$bare2" "$ruled1" "$ruled2" "$rules" <<'PY'
+python3 - "$bare1" "$bare2" "$ruled1" "$ruled2" "$rules" "$examples" <<'PY'
 import sys
-b1, b2, r1, r2, n = map(float, sys.argv[1:])
+b1, b2, r1, r2, n, ex = map(float, sys.argv[1:])
 bare, ruled = (b1 + b2) / 2, (r1 + r2) / 2
 print(f"  no rules:        {bare:10.0f} req/s  ({b1:.0f}, {b2:.0f})")
+print(f"  the 4 example web mitigations: {ex:10.0f} req/s  ({ex / bare * 100:.1f}% of no rules)")
 print(f"  {int(n)} mitigations: {ruled:10.0f} req/s  ({r1:.0f}, {r2:.0f})")
 print(f"  ratio: {ruled / bare * 100:.1f}% of no rules (target >= 90%)  cost per request: {(1/ruled - 1/bare) * 1e6:.2f} us")
 PY
