@@ -3,6 +3,7 @@
 #include "policies/json_input.hpp"
 
 #include <filesystem>
+#include <utility>
 #include <fstream>
 #include <unistd.h>
 
@@ -46,6 +47,27 @@ std::string join_url(const std::string& base, const std::string& rest) {
 Result<void> rollback_error(const std::string& what, std::int64_t got, std::int64_t trusted) {
   return make_error(Errc::invalid_input, what + ": version " + std::to_string(got) + " is older than the trusted version " +
                                              std::to_string(trusted) + " (rollback attack?)");
+}
+
+// Bytes of a role that trusted metadata refers to: length and hashes as the referrer lists them,
+// a threshold of the role's keys, and (when `version_must_match`) exactly the version named.
+// Local copies are loaded without the version match, so they can still serve rollback checks.
+template <class Parse>
+auto verify_role_bytes(std::string_view raw, const std::string& where, std::string_view type, const MetaFile& meta,
+                       const std::map<std::string, PublicKey>& keys, const RoleKeys& role, const std::string& role_name,
+                       const std::string& referrer, bool version_must_match, Parse parse)
+    -> decltype(parse(std::declval<const Envelope&>())) {
+  if (auto ok = check_hashes(raw, meta.hashes, meta.length, where, false); !ok) return ok.error();
+  auto env = parse_envelope(raw, where, type);
+  if (!env) return env.error();
+  if (auto ok = verify_threshold(*env, keys, role, role_name); !ok) return ok.error();
+  auto parsed = parse(*env);
+  if (!parsed) return parsed.error();
+  if (version_must_match && parsed->version != meta.version) {
+    return make_error(Errc::invalid_input, where + ": version " + std::to_string(parsed->version) + " is not the version " +
+                                               std::to_string(meta.version) + " " + referrer + " names (mix-and-match?)");
+  }
+  return parsed;
 }
 
 }  // namespace
@@ -255,13 +277,8 @@ Result<void> Updater::load_local_snapshot() {
   snapshot_.reset();
   auto raw = store_.load("snapshot");
   if (!raw) return make_error(Errc::not_found, "no trusted snapshot");
-  if (auto ok = check_hashes(*raw, timestamp_->snapshot.hashes, timestamp_->snapshot.length, "trusted snapshot.json", false); !ok) {
-    return ok;
-  }
-  auto env = parse_envelope(*raw, "trusted snapshot.json", "snapshot");
-  if (!env) return env.error();
-  if (auto ok = verify_threshold(*env, root_->keys, root_->roles.at("snapshot"), "snapshot"); !ok) return ok;
-  auto snap = parse_snapshot(*env);
+  auto snap = verify_role_bytes(*raw, "trusted snapshot.json", "snapshot", timestamp_->snapshot, root_->keys,
+                                root_->roles.at("snapshot"), "snapshot", "the timestamp", false, parse_snapshot);
   if (!snap) return snap.error();
   snapshot_ = std::move(*snap);
   return {};
@@ -274,17 +291,9 @@ Result<void> Updater::update_snapshot() {
   auto fetched = get(role_url("snapshot", meta.version), meta.length ? static_cast<std::size_t>(*meta.length)
                                                                       : config_.limits.snapshot_bytes);
   if (!fetched) return fetched.error();
-  if (auto ok = check_hashes(fetched->body, meta.hashes, meta.length, "snapshot.json", false); !ok) return ok;
-  auto env = parse_envelope(fetched->body, "snapshot.json", "snapshot");
-  if (!env) return env.error();
-  if (auto ok = verify_threshold(*env, root_->keys, root_->roles.at("snapshot"), "snapshot"); !ok) return ok;
-  auto snap = parse_snapshot(*env);
+  auto snap = verify_role_bytes(fetched->body, "snapshot.json", "snapshot", meta, root_->keys, root_->roles.at("snapshot"),
+                                "snapshot", "the timestamp", true, parse_snapshot);
   if (!snap) return snap.error();
-  if (snap->version != meta.version) {
-    return make_error(Errc::invalid_input, "snapshot.json: version " + std::to_string(snap->version) +
-                                               " is not the version " + std::to_string(meta.version) +
-                                               " the timestamp names (mix-and-match?)");
-  }
   if (snapshot_) {
     for (const auto& [name, old] : snapshot_->meta) {
       auto it = snap->meta.find(name);
@@ -306,12 +315,8 @@ Result<void> Updater::load_local_targets() {
   targets_.reset();
   auto raw = store_.load("targets");
   if (!raw) return make_error(Errc::not_found, "no trusted targets");
-  const auto& meta = snapshot_->meta.at("targets.json");
-  if (auto ok = check_hashes(*raw, meta.hashes, meta.length, "trusted targets.json", false); !ok) return ok;
-  auto env = parse_envelope(*raw, "trusted targets.json", "targets");
-  if (!env) return env.error();
-  if (auto ok = verify_threshold(*env, root_->keys, root_->roles.at("targets"), "targets"); !ok) return ok;
-  auto t = parse_targets(*env);
+  auto t = verify_role_bytes(*raw, "trusted targets.json", "targets", snapshot_->meta.at("targets.json"), root_->keys,
+                             root_->roles.at("targets"), "targets", "the snapshot", false, parse_targets);
   if (!t) return t.error();
   targets_ = std::move(*t);
   return {};
@@ -324,17 +329,9 @@ Result<void> Updater::update_top_targets() {
   auto fetched = get(role_url("targets", meta.version),
                      meta.length ? static_cast<std::size_t>(*meta.length) : config_.limits.targets_bytes);
   if (!fetched) return fetched.error();
-  if (auto ok = check_hashes(fetched->body, meta.hashes, meta.length, "targets.json", false); !ok) return ok;
-  auto env = parse_envelope(fetched->body, "targets.json", "targets");
-  if (!env) return env.error();
-  if (auto ok = verify_threshold(*env, root_->keys, root_->roles.at("targets"), "targets"); !ok) return ok;
-  auto t = parse_targets(*env);
+  auto t = verify_role_bytes(fetched->body, "targets.json", "targets", meta, root_->keys, root_->roles.at("targets"),
+                             "targets", "the snapshot", true, parse_targets);
   if (!t) return t.error();
-  if (t->version != meta.version) {
-    return make_error(Errc::invalid_input, "targets.json: version " + std::to_string(t->version) +
-                                               " is not the version " + std::to_string(meta.version) +
-                                               " the snapshot names (mix-and-match?)");
-  }
   if (auto ok = check_fresh(*t, "targets.json"); !ok) return ok;
   store_.save("targets", t->version, fetched->body);
   targets_ = std::move(*t);
@@ -355,16 +352,8 @@ Result<const Targets*> Updater::load_delegated(const std::string& parent, const 
   const auto& meta = meta_it->second;
   const auto where = file + " (delegated by " + parent + ")";
   auto accept = [&](const std::string& raw, bool fetched) -> Result<Targets> {
-    if (auto ok = check_hashes(raw, meta.hashes, meta.length, where, false); !ok) return ok.error();
-    auto env = parse_envelope(raw, where, "targets");
-    if (!env) return env.error();
-    if (auto ok = verify_threshold(*env, keys, role.keys, role.name); !ok) return ok.error();
-    auto t = parse_targets(*env);
+    auto t = verify_role_bytes(raw, where, "targets", meta, keys, role.keys, role.name, "the snapshot", true, parse_targets);
     if (!t) return t.error();
-    if (t->version != meta.version) {
-      return make_error(Errc::invalid_input, where + ": version " + std::to_string(t->version) + " is not the version " +
-                                                 std::to_string(meta.version) + " the snapshot names");
-    }
     if (auto ok = check_fresh(*t, where); !ok) return ok.error();
     if (fetched) store_.save("delegated/" + cache_key, t->version, raw);
     return t;
