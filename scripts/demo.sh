@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: an Exchange-like site behind a private nginx on loopback, the example signed feed
 # (TUF) served over HTTP, the example policy, and the mitigd daemon converging it: plan, exploits
-# dropped while normal traffic passes, a policy block reverting M2, the security update reverting
-# M1 by itself, the feed going down without anything being lost, and the audit.
+# dropped while normal traffic passes, a new mitigation published to the feed and applied at the
+# next poll, a policy block reverting it, the feed going down without anything being lost, the
+# security update reverting M1 by itself, and the audit.
 # Ends by itself and cleans up. Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,8 @@ traffic() {
     "$(curl -s -D - -o /dev/null "http://127.0.0.1:$site_port/owa/" | tr -d '\r' | sed -n 's/^Content-Security-Policy: //Ip')"
 }
 feed_port="$(free_port)"
+# The vendor's feed starts without M2.1; it is published while the daemon runs.
+"$mitigctl" feed remove feed/repo M2 >/dev/null && "$mitigctl" feed publish feed/repo --keys-dir feed/keys >/dev/null
 python3 -m http.server "$feed_port" --bind 127.0.0.1 --directory "$work/feed/repo" >/dev/null 2>&1 & feed_pid=$!; pids+=($feed_pid)
 sed -i "s/127.0.0.1:18081/127.0.0.1:$feed_port/g" mitigd-feed.json
 export MITIGD_CONFIG="$work/mitigd-feed.json"
@@ -83,6 +86,17 @@ log_lines=$(wc -l < "$work/daemon.log")
 
 say "Traffic with the mitigations in force"
 traffic
+
+say "The vendor publishes M2.1 (OWA CSP) to the signed feed: mitigctl feed add + publish; the next poll applies it"
+"$mitigctl" feed add feed/repo "$work/manifests/M2.json" >/dev/null
+published=$(date +%s%N)
+"$mitigctl" feed publish feed/repo --keys-dir feed/keys
+owa_csp_appended() { curl -s -D - -o /dev/null "http://127.0.0.1:$site_port/owa/" | tr -d '\r' | grep -qx "Content-Security-Policy: default-src 'self'; script-src-attr 'none'"; }
+wait_for 20 owa_csp_appended && echo "  enforced $(( ($(date +%s%N) - published) / 1000000 )) ms after the publish (poll interval 2 s)"
+wait_for 20 converged
+daemon_log $((log_lines + 1)); log_lines=$(wc -l < "$work/daemon.log")
+printf '  %-34s OWA Content-Security-Policy: %s\n' "M2.1 header" \
+  "$(curl -s -D - -o /dev/null "http://127.0.0.1:$site_port/owa/" | tr -d '\r' | sed -n 's/^Content-Security-Policy: //Ip')"
 
 say "Policy: block M2 for this server (mitigctl block edits policy/servers/mail01.json for review and commit)"
 "$mitigctl" block M2 --reason "breaks OWA calendar printing" --by alice --until 2027-01-31
