@@ -277,7 +277,11 @@ Result<void> Updater::load_local_snapshot() {
   snapshot_.reset();
   auto raw = store_.load("snapshot");
   if (!raw) return make_error(Errc::not_found, "no trusted snapshot");
-  auto snap = verify_role_bytes(*raw, "trusted snapshot.json", "snapshot", timestamp_->snapshot, root_->keys,
+  // Our own verified copy: signatures are checked again, but not the hash the (possibly newer)
+  // trusted timestamp lists. An older snapshot must still load, because the next one is checked
+  // against it for rollback (a timestamp can be stored by a run whose snapshot download failed).
+  MetaFile any_version;
+  auto snap = verify_role_bytes(*raw, "trusted snapshot.json", "snapshot", any_version, root_->keys,
                                 root_->roles.at("snapshot"), "snapshot", "the timestamp", false, parse_snapshot);
   if (!snap) return snap.error();
   snapshot_ = std::move(*snap);

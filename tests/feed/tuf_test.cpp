@@ -483,3 +483,21 @@ TEST_CASE("publisher: a publish re-signs only what changed, and the timestamp al
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("role root must be signed") != std::string::npos);
 }
+
+TEST_CASE("attack: rollback is still caught after a run stored a new timestamp but failed to fetch its snapshot", "[feed][attack]") {
+  FeedRepo repo;
+  LoopbackHttpServer server(repo.dir());
+  Client client(repo, server);
+  REQUIRE(client.fetch_all(t0));
+  // Publish a new version; the snapshot download fails once (endless data) after the timestamp
+  // was accepted and stored.
+  REQUIRE(repo.repo->remove({"M2"}));
+  REQUIRE(repo.publish(t0 + std::chrono::hours(1)));
+  server.set_behaviour("metadata/2.snapshot.json", LoopbackHttpServer::Behaviour::endless);
+  CHECK_FALSE(client.refresh(t0 + std::chrono::hours(1)));
+  server.set_behaviour("metadata/2.snapshot.json", LoopbackHttpServer::Behaviour::normal);
+  // The next snapshot drops mitigations.json (a rollback by omission); the trusted snapshot to
+  // compare with is the old one, whose hash the stored newer timestamp no longer lists.
+  repo.publish_snapshot(json::object{{"targets.json", json::object{{"version", 1}}}});
+  CHECK(fails_with(client.refresh(t0 + std::chrono::hours(2)), "mitigations.json is no longer listed (rollback attack?)"));
+}
