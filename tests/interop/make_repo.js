@@ -1,6 +1,7 @@
 // Writes a TUF repository with @tufjs/models (not mitigd's code): root, timestamp, snapshot,
 // targets delegating "mitigations/*" to a "mitigations" role, with consistent snapshots.
 // usage: node make_repo.js OUTDIR KEYTYPE(ed25519|ecdsa|rsa) MANIFEST...
+// CONSISTENT=0 in the environment writes a repository without consistent snapshots.
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -9,6 +10,8 @@ const { Metadata, Root, Timestamp, Snapshot, Targets, Signature } = require('@tu
 const { canonicalize } = require('@tufjs/canonical-json');
 
 const [outDir, keyType, ...manifests] = process.argv.slice(2);
+const consistent = process.env.CONSISTENT !== '0';
+const versioned = (v, name) => (consistent ? `${v}.${name}` : name);
 
 function newKey(type) {
   let pub, priv, keyval, keytype, scheme, sign;
@@ -56,7 +59,7 @@ for (const r of ['root', 'timestamp', 'snapshot', 'targets']) {
   rootKeys[keys[r].keyid] = keys[r].json;
   roles[r] = { keyids: [keys[r].keyid], threshold: 1 };
 }
-const root = signed('root', { _type: 'root', spec_version: '1.0.31', version: 1, expires, consistent_snapshot: true,
+const root = signed('root', { _type: 'root', spec_version: '1.0.31', version: 1, expires, consistent_snapshot: consistent,
   keys: rootKeys, roles }, keys.root.signer);
 write('1.root.json', root);
 write('root.json', root);
@@ -67,20 +70,20 @@ for (const m of manifests) {
   const sha = crypto.createHash('sha256').update(bytes).digest('hex');
   const name = path.basename(m);
   targetEntries['mitigations/' + name] = { length: bytes.length, hashes: { sha256: sha } };
-  fs.writeFileSync(path.join(tgt, `${sha}.${name}`), bytes);
+  fs.writeFileSync(path.join(tgt, consistent ? `${sha}.${name}` : name), bytes);
 }
 const mitigations = signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires,
   targets: targetEntries }, keys.mitigations.signer);
-write('1.mitigations.json', mitigations);
+write(versioned(1, 'mitigations.json'), mitigations);
 const targets = signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires, targets: {},
   delegations: { keys: { [keys.mitigations.keyid]: keys.mitigations.json },
     roles: [{ name: 'mitigations', keyids: [keys.mitigations.keyid], threshold: 1, terminating: true,
       paths: ['mitigations/*'] }] } }, keys.targets.signer);
-write('1.targets.json', targets);
+write(versioned(1, 'targets.json'), targets);
 const snapshot = signed('snapshot', { _type: 'snapshot', spec_version: '1.0.31', version: 1, expires,
   meta: { 'targets.json': { version: 1 }, 'mitigations.json': { version: 1 } } }, keys.snapshot.signer);
-write('1.snapshot.json', snapshot);
-const snapBytes = fs.readFileSync(path.join(meta, '1.snapshot.json'));
+write(versioned(1, 'snapshot.json'), snapshot);
+const snapBytes = fs.readFileSync(path.join(meta, versioned(1, 'snapshot.json')));
 const timestamp = signed('timestamp', { _type: 'timestamp', spec_version: '1.0.31', version: 1, expires,
   meta: { 'snapshot.json': { version: 1, length: snapBytes.length,
     hashes: { sha256: crypto.createHash('sha256').update(snapBytes).digest('hex') } } } }, keys.timestamp.signer);

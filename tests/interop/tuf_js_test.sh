@@ -3,7 +3,8 @@
 #  1. a repository written by @tufjs/models verifies in mitigd (file mirror, and over HTTP through
 #     the conformance-protocol client);
 #  2. a repository published by `mitigctl feed` verifies in the tuf-js client over HTTP, and the
-#     bytes it downloads are the manifests that were published.
+#     bytes it downloads are the manifests that were published;
+# and once more without consistent snapshots.
 set -euo pipefail
 mitigctl="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -57,4 +58,18 @@ PY
     "$work/out2-$type" mitigations/M1.json
   echo "ok: mitigctl feed repository ($type, root rotated) verified by tuf-js"; checks=$((checks + 1))
 done
+# Without consistent snapshots (plain file names), both ways, ed25519.
+CONSISTENT=0 node "$here/make_repo.js" "$work/js-plain" ed25519 "${manifests[@]}"
+"$mitigctl" feed verify "$work/js-plain" --root "$work/js-plain/metadata/1.root.json" >/dev/null
+echo "ok: tuf-js repository without consistent snapshots verified by mitigd"; checks=$((checks + 1))
+keys="$work/keys-plain"
+for r in root timestamp snapshot targets mitigations; do "$mitigctl" feed keygen --out "$keys/$r" >/dev/null; done
+"$mitigctl" feed init "$work/m-plain" --no-consistent-snapshot --root "$keys/root.pub" --timestamp "$keys/timestamp.pub" \
+  --snapshot "$keys/snapshot.pub" --targets "$keys/targets.pub" --mitigations "$keys/mitigations.pub" >/dev/null
+"$mitigctl" feed add "$work/m-plain" "${manifests[@]}" >/dev/null
+"$mitigctl" feed publish "$work/m-plain" --keys-dir "$keys" >/dev/null
+node "$here/client.js" "$base/m-plain/metadata/" "$base/m-plain/targets/" "$work/m-plain/metadata/1.root.json" \
+  "$work/out-plain" mitigations/M1.json >/dev/null
+cmp "$work/out-plain/M1.json" "$root/examples/manifests/M1.json"
+echo "ok: mitigctl feed repository without consistent snapshots verified by tuf-js"; checks=$((checks + 1))
 echo "interop: $checks checks passed"
