@@ -10,6 +10,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$root/examples/." "$work/"
 rm -rf "$work/var"
 export MITIGD_CONFIG="$work/mitigd.json" MITIGCTL ROOT="$root" WORK="$work"
+unshare -m true 2>/dev/null || { echo "SKIP: no private mount namespace here (unshare -m)"; exit 77; }
 unshare -m bash -c '
   set -e
   mount --make-rprivate /

@@ -13,7 +13,9 @@ MITIGCTL="$1"; MITIGD="${2:-}"; DRIVER_TOOL="${3:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/lib/nspawn.sh"
 source "$root/scripts/lib/site.sh"
-ensure_rootfs || exit 1
+# Only a machine that cannot host a container at all skips (exit 77, shown as skipped by ctest);
+# any failure once systemd runs is a test failure.
+ensure_rootfs || { echo "SKIP: no Debian root for systemd-nspawn could be made here"; exit 77; }
 work="$(mktemp -d /tmp/mitigd-systemd-XXXXXX)"
 pids=()
 cleanup() { stop_systemd; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
@@ -30,7 +32,7 @@ done
 printf '[Service]\nType=oneshot\nExecStart=/bin/false\n' > "$work/units/svc-fails.service"
 printf '[Service]\nType=oneshot\nExecStart=/bin/sleep 30\n' > "$work/units/svc-hangs.service"
 start=$(date +%s%N)
-boot_systemd mitigd-test-$$ "$work/units" "$work/bus" || exit 1
+boot_systemd mitigd-test-$$ "$work/units" "$work/bus" || { echo "SKIP: systemd-nspawn cannot boot a container here"; exit 77; }
 echo "     (systemd booted in $(( ($(date +%s%N) - start) / 1000000 )) ms)"
 in_container systemctl enable --now svc-running.service pool-ecp.service 2>/dev/null
 in_container systemctl disable svc-stopped.service 2>/dev/null
