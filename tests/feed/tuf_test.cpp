@@ -2,6 +2,7 @@
 // attack class of the specification against a repository crafted for it and served over real
 // HTTP on loopback.
 #include "feed/canonical_json.hpp"
+#include "feed/feed_source.hpp"
 #include "feed/publisher.hpp"
 #include "feed/tuf_client.hpp"
 #include "tests/feed/loopback_http_server.hpp"
@@ -119,9 +120,12 @@ struct FeedRepo {
   }
 };
 
+// The client as the daemon runs it: trusted metadata in the state store (the conformance
+// client's directory store is checked separately).
 struct Client {
   TempDir tmp;
-  DirectoryMetadataStore store{tmp.path.string()};
+  std::unique_ptr<state::Store> db = state::Store::open((tmp.path / "state.db").string());
+  StoreMetadataStore store{*db};
   std::unique_ptr<Fetcher> fetcher;
   UpdaterConfig config;
   std::string trusted_root;
@@ -500,4 +504,20 @@ TEST_CASE("attack: rollback is still caught after a run stored a new timestamp b
   // compare with is the old one, whose hash the stored newer timestamp no longer lists.
   repo.publish_snapshot(json::object{{"targets.json", json::object{{"version", 1}}}});
   CHECK(fails_with(client.refresh(t0 + std::chrono::hours(2)), "mitigations.json is no longer listed (rollback attack?)"));
+}
+
+TEST_CASE("the conformance client's metadata directory holds exactly one ROLE.json per trusted role", "[feed]") {
+  FeedRepo repo;
+  LoopbackHttpServer server(repo.dir());
+  TempDir dir;
+  DirectoryMetadataStore store(dir.path.string());
+  auto fetcher = make_fetcher({std::chrono::milliseconds(5000), "", "", "mitigd-test"});
+  Updater u(*fetcher, store, {server.url("metadata/"), server.url("targets/"), {}}, t0);
+  REQUIRE(u.load_trusted(slurp(repo.meta("1.root.json"))));
+  REQUIRE(u.refresh());
+  REQUIRE(u.find_target("mitigations/M1.json"));
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir.path)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  CHECK(files == std::vector<std::string>{"mitigations.json", "root.json", "snapshot.json", "targets.json", "timestamp.json"});
 }
