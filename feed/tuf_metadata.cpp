@@ -94,9 +94,11 @@ std::map<std::string, PublicKey> read_keys(const boost::json::value& v, const st
   std::map<std::string, PublicKey> keys;
   for (const auto& kv : o) {
     std::string id(kv.key());
+    // A key of a type or scheme this client does not support cannot sign for it, but it does not
+    // make the metadata invalid (other clients may use it): it is left out, and thresholds are
+    // met by the keys that remain, or not at all.
     auto k = PublicKey::from_json(kv.value(), where + ": " + path + "." + id);
-    if (!k) throw Bad{k.error().message};
-    keys.emplace(id, std::move(*k));
+    if (k) keys.emplace(id, std::move(*k));
   }
   return keys;
 }

@@ -521,3 +521,26 @@ TEST_CASE("the conformance client's metadata directory holds exactly one ROLE.js
   std::sort(files.begin(), files.end());
   CHECK(files == std::vector<std::string>{"mitigations.json", "root.json", "snapshot.json", "targets.json", "timestamp.json"});
 }
+
+TEST_CASE("a key of an unsupported type is left out, not fatal: thresholds count the keys that remain", "[feed]") {
+  FeedRepo repo;
+  LoopbackHttpServer server(repo.dir());
+  Client client(repo, server);
+  REQUIRE(client.refresh(t0));
+  auto root = repo.signed_of("1.root.json");
+  root["version"] = 2;
+  std::string other(64, 'b');
+  root["keys"].as_object()[other] =
+      json::object{{"keytype", "sphincs"}, {"scheme", "sphincs-shake-256f"}, {"keyval", json::object{{"public", "00"}}}};
+  auto& ts_role = root["roles"].as_object()["timestamp"].as_object();
+  ts_role["keyids"].as_array().push_back(json::string(other));
+  repo.write_signed("2.root.json", root, {repo.key("root")});
+  REQUIRE(client.refresh(t0));
+  CHECK(client.updater->root().version == 2);
+  // With the threshold raised to 2, the unusable key cannot make up the difference.
+  root["version"] = 3;
+  ts_role["threshold"] = 2;
+  repo.write_signed("3.root.json", root, {repo.key("root")});
+  repo.write_timestamp(1, true);
+  CHECK(fails_with(client.refresh(t0), "1 valid signature(s) from the timestamp role's keys, threshold is 2"));
+}
