@@ -2,6 +2,7 @@
 
 #include "policies/json_input.hpp"
 
+#include <deque>
 #include <filesystem>
 #include <utility>
 #include <fstream>
@@ -355,7 +356,7 @@ Result<const Targets*> Updater::load_delegated(const std::string& parent, const 
   const auto file = role.name + ".json";
   auto meta_it = snapshot_->meta.find(file);
   if (meta_it == snapshot_->meta.end()) {
-    return make_error(Errc::invalid_input, "snapshot.json does not list " + file + ", delegated by " + parent);
+    return make_error(Errc::not_found, "snapshot.json does not list " + file + ", delegated by " + parent);
   }
   const auto& meta = meta_it->second;
   const auto where = file + " (delegated by " + parent + ")";
@@ -392,6 +393,7 @@ Result<std::optional<TargetFile>> Updater::find_target(const std::string& path) 
   };
   std::vector<Visit> stack{{"", nullptr, nullptr}};
   std::set<std::string> visited;
+  std::deque<DelegatedRole> synthesized;  // succinct bins, alive while the search runs
   std::size_t loaded = 0;
   while (!stack.empty()) {
     auto v = stack.back();
@@ -413,6 +415,12 @@ Result<std::optional<TargetFile>> Updater::find_target(const std::string& path) 
     if (auto it = t->targets.find(path); it != t->targets.end()) return std::optional<TargetFile>(it->second);
     if (!t->delegations) continue;
     std::vector<Visit> children;
+    if (t->delegations->succinct) {
+      // Exactly one bin can hold the path; succinct bins do not terminate the search.
+      const auto& sr = *t->delegations->succinct;
+      synthesized.push_back(DelegatedRole{sr.role_for(path), sr.keys, false, {}, {}});
+      children.push_back({name, &synthesized.back(), &t->delegations->keys});
+    }
     for (const auto& child : t->delegations->roles) {
       if (!child.matches(path)) continue;
       children.push_back({name, &child, &t->delegations->keys});
@@ -437,6 +445,7 @@ Result<std::vector<TargetFile>> Updater::all_targets() {
     const std::map<std::string, PublicKey>* keys;
   };
   std::vector<Visit> queue{{"", nullptr, nullptr}};
+  std::deque<DelegatedRole> synthesized;
   std::set<std::string> seen;
   std::size_t loaded = 0;
   for (std::size_t i = 0; i < queue.size(); ++i) {
@@ -446,7 +455,9 @@ Result<std::vector<TargetFile>> Updater::all_targets() {
     if (v.role) {
       name = v.role->name;
       if (seen.count(v.parent + "/" + name)) continue;
-      if (++loaded > config_.limits.max_delegations) {
+      // Every role loaded here must be listed in the snapshot (whose size is capped), so the walk
+      // is bounded by it; the per-search cap still applies on top of that.
+      if (++loaded > config_.limits.max_delegations + snapshot_->meta.size()) {
         return make_error(Errc::invalid_input, "more than " + std::to_string(config_.limits.max_delegations) + " delegated roles");
       }
       auto d = load_delegated(v.parent, *v.role, *v.keys);
@@ -457,11 +468,25 @@ Result<std::vector<TargetFile>> Updater::all_targets() {
     for (const auto& [p, _] : t->targets) candidates.insert(p);
     if (t->delegations) {
       for (const auto& child : t->delegations->roles) queue.push_back({name, &child, &t->delegations->keys});
+      if (t->delegations->succinct) {
+        // Only bins the snapshot lists exist; there may be up to 2^32 names otherwise.
+        const auto& sr = *t->delegations->succinct;
+        for (const auto& [file, meta] : snapshot_->meta) {
+          if (!file.ends_with(".json")) continue;
+          std::string role = file.substr(0, file.size() - 5);
+          if (!sr.is_bin(role)) continue;
+          synthesized.push_back(DelegatedRole{role, sr.keys, false, {}, {}});
+          queue.push_back({name, &synthesized.back(), &t->delegations->keys});
+        }
+      }
     }
   }
   std::vector<TargetFile> out;
   for (const auto& p : candidates) {
     auto f = find_target(p);
+    // A path listed by a role that is not the one responsible for it (a succinct bin it does
+    // not hash to) can lead to a role the snapshot does not have: it is simply not a target.
+    if (!f && f.error().code == Errc::not_found) continue;
     if (!f) return f.error();
     if (*f) out.push_back(**f);
   }

@@ -3,6 +3,7 @@
 #include "feed/canonical_json.hpp"
 
 #include <boost/json/parse.hpp>
+#include <cstdio>
 #include <set>
 
 namespace mitigd::feed {
@@ -199,6 +200,27 @@ bool path_pattern_matches(std::string_view pattern, std::string_view path) {
   return true;
 }
 
+std::string SuccinctRoles::role_for(std::string_view target_path) const {
+  // The bin is the first bit_length bits of sha256(path); its name carries the bin number in hex,
+  // zero-padded to as many digits as the largest bin needs.
+  auto hex = sha256_hex(target_path);
+  std::uint32_t first = static_cast<std::uint32_t>(std::stoul(hex.substr(0, 8), nullptr, 16));
+  std::uint32_t bin = bit_length == 32 ? first : first >> (32 - bit_length);
+  int digits = (bit_length + 3) / 4;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%0*x", digits, bin);
+  return name_prefix + "-" + buf;
+}
+
+bool SuccinctRoles::is_bin(std::string_view role_name) const {
+  if (role_name.size() != name_prefix.size() + 1 + static_cast<std::size_t>((bit_length + 3) / 4)) return false;
+  if (role_name.substr(0, name_prefix.size()) != name_prefix || role_name[name_prefix.size()] != '-') return false;
+  auto digits = role_name.substr(name_prefix.size() + 1);
+  if (digits.find_first_not_of("0123456789abcdef") != std::string_view::npos) return false;
+  auto n = std::stoull(std::string(digits), nullptr, 16);
+  return bit_length == 32 || n < (1ull << bit_length);
+}
+
 bool DelegatedRole::matches(std::string_view target_path) const {
   for (const auto& p : paths) {
     if (path_pattern_matches(p, target_path)) return true;
@@ -328,6 +350,25 @@ Result<Targets> parse_targets(const Envelope& e) {
       const auto& dobj = obj_at(*d, e.where, "signed.delegations");
       Delegations del;
       del.keys = read_keys(field(dobj, "keys", e.where, "signed.delegations"), e.where, "signed.delegations.keys");
+      const auto* succinct = dobj.if_contains("succinct_roles");
+      if ((succinct != nullptr) == (dobj.if_contains("roles") != nullptr)) {
+        fail(e.where, "signed.delegations", "exactly one of roles and succinct_roles is required");
+      }
+      if (succinct) {
+        const std::string path = "signed.delegations.succinct_roles";
+        const auto& so = obj_at(*succinct, e.where, path);
+        SuccinctRoles sr;
+        sr.keys = read_role_keys(so, e.where, path);
+        sr.bit_length = static_cast<int>(integer(field(so, "bit_length", e.where, path), e.where, path + ".bit_length", 1));
+        if (sr.bit_length > 32) fail(e.where, path + ".bit_length", "expected 1 to 32");
+        sr.name_prefix = str(field(so, "name_prefix", e.where, path), e.where, path + ".name_prefix", 200);
+        if (sr.name_prefix.empty() || sr.name_prefix.find_first_of("/\\") != std::string::npos || sr.name_prefix[0] == '.') {
+          fail(e.where, path + ".name_prefix", "\"" + sr.name_prefix + "\" is not a usable role name prefix");
+        }
+        del.succinct = std::move(sr);
+        t.delegations = std::move(del);
+        return t;
+      }
       const auto& roles = field(dobj, "roles", e.where, "signed.delegations");
       if (!roles.is_array() || roles.get_array().size() > kMaxDelegatedRoles) {
         fail(e.where, "signed.delegations.roles", "expected an array of at most " + std::to_string(kMaxDelegatedRoles));

@@ -41,9 +41,20 @@ struct DelegatedRole {
   bool matches(std::string_view target_path) const;
 };
 
+// TAP 15 succinct hashed-bin delegations: 2^bit_length bins named NAME_PREFIX-HEX, one per
+// range of sha256(target path); every bin has the same keys and threshold.
+struct SuccinctRoles {
+  RoleKeys keys;
+  int bit_length = 1;
+  std::string name_prefix;
+  std::string role_for(std::string_view target_path) const;
+  bool is_bin(std::string_view role_name) const;  // a name this delegation can produce
+};
+
 struct Delegations {
   std::map<std::string, PublicKey> keys;
-  std::vector<DelegatedRole> roles;
+  std::vector<DelegatedRole> roles;        // or:
+  std::optional<SuccinctRoles> succinct;   // exactly one of the two is used
 };
 
 struct Common {

@@ -544,3 +544,61 @@ TEST_CASE("a key of an unsupported type is left out, not fatal: thresholds count
   repo.write_timestamp(1, true);
   CHECK(fails_with(client.refresh(t0), "1 valid signature(s) from the timestamp role's keys, threshold is 2"));
 }
+
+TEST_CASE("TAP 15 succinct hashed bins: a path resolves through its bin only, and listing walks the listed bins", "[feed]") {
+  SuccinctRoles sr{{}, 3, "bin", };
+  // Bins are the first 3 bits of sha256(path), one hex digit.
+  for (const std::string path : {"a.txt", "mitigations/M1.json", "x/y/z"}) {
+    auto h = sha256_hex(path);
+    unsigned first = static_cast<unsigned>(std::stoul(h.substr(0, 8), nullptr, 16)) >> 29;
+    CHECK(sr.role_for(path) == "bin-" + std::string(1, "01234567"[first]));
+    CHECK(sr.is_bin(sr.role_for(path)));
+  }
+  CHECK_FALSE(sr.is_bin("bin-8"));
+  CHECK_FALSE(sr.is_bin("bin-00"));
+  CHECK_FALSE(sr.is_bin("other-1"));
+
+  FeedRepo repo;
+  LoopbackHttpServer server(repo.dir());
+  auto& kb = repo.add_key("bins");
+  auto expires = format_utc(t0 + std::chrono::days(30));
+  std::string payload = "{}";
+  std::string good = "files/good.bin", misplaced = "files/misplaced.bin";
+  std::string good_bin = SuccinctRoles{{}, 2, "b"}.role_for(good);
+  std::string other_bin = good_bin == "b-0" ? "b-1" : "b-0";
+  spit(repo.dir() / "targets" / "files" / (sha256_hex(payload) + ".good.bin"), payload);
+  auto entry = json::object{{"length", payload.size()}, {"hashes", json::object{{"sha256", sha256_hex(payload)}}}};
+  auto top = repo.signed_of("1.targets.json");
+  top["version"] = 2;
+  top["delegations"] = json::object{
+      {"keys", json::object{{kb.keyid(), kb.public_json()}}},
+      {"succinct_roles", json::object{{"keyids", json::array{kb.keyid()}}, {"threshold", 1}, {"bit_length", 2},
+                                      {"name_prefix", "b"}}}};
+  repo.write_signed("2.targets.json", top, {repo.key("targets")});
+  auto bin_md = [&](json::object targets) {
+    return json::object{{"_type", "targets"}, {"spec_version", "1.0.31"}, {"version", 1}, {"expires", expires},
+                        {"targets", std::move(targets)}};
+  };
+  repo.write_signed("1." + good_bin + ".json", bin_md({{good, entry}}), {&kb});
+  // A bin listing a path that hashes elsewhere: never resolved through it.
+  repo.write_signed("1." + other_bin + ".json", bin_md({{misplaced, entry}}), {&kb});
+  repo.publish_snapshot(json::object{{"targets.json", json::object{{"version", 2}}},
+                                     {"mitigations.json", json::object{{"version", 1}}},
+                                     {good_bin + ".json", json::object{{"version", 1}}},
+                                     {other_bin + ".json", json::object{{"version", 1}}}});
+  Client client(repo, server);
+  REQUIRE(client.refresh(t0));
+  auto found = client.updater->find_target(good);
+  REQUIRE(found);
+  REQUIRE(*found);
+  CHECK(client.updater->download_target(**found, "").value() == payload);
+  if (SuccinctRoles{{}, 2, "b"}.role_for(misplaced) != other_bin) {
+    auto hidden = client.updater->find_target(misplaced);
+    CHECK((!hidden || !*hidden));
+  }
+  auto all = client.updater->all_targets();
+  REQUIRE(all);
+  bool listed_good = false;
+  for (const auto& t : *all) listed_good = listed_good || t.path == good;
+  CHECK(listed_good);
+}

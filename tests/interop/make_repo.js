@@ -1,13 +1,15 @@
 // Writes a TUF repository with @tufjs/models (not mitigd's code): root, timestamp, snapshot,
 // targets delegating "mitigations/*" to a "mitigations" role, with consistent snapshots.
 // usage: node make_repo.js OUTDIR KEYTYPE(ed25519|ecdsa|rsa) MANIFEST...
-// CONSISTENT=0 in the environment writes a repository without consistent snapshots.
+// CONSISTENT=0 in the environment writes a repository without consistent snapshots; SUCCINCT=1
+// delegates with TAP 15 succinct hashed bins (bins computed by @tufjs/models, not by mitigd).
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const { Metadata, Root, Timestamp, Snapshot, Targets, Signature } = require('@tufjs/models');
 const { canonicalize } = require('@tufjs/canonical-json');
+const { SuccinctRoles } = require('@tufjs/models/dist/role');
 
 const [outDir, keyType, ...manifests] = process.argv.slice(2);
 const consistent = process.env.CONSISTENT !== '0';
@@ -72,16 +74,37 @@ for (const m of manifests) {
   targetEntries['mitigations/' + name] = { length: bytes.length, hashes: { sha256: sha } };
   fs.writeFileSync(path.join(tgt, consistent ? `${sha}.${name}` : name), bytes);
 }
-const mitigations = signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires,
-  targets: targetEntries }, keys.mitigations.signer);
-write(versioned(1, 'mitigations.json'), mitigations);
-const targets = signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires, targets: {},
-  delegations: { keys: { [keys.mitigations.keyid]: keys.mitigations.json },
+const succinct = process.env.SUCCINCT === '1';
+const snapshotMeta = { 'targets.json': { version: 1 } };
+let delegations;
+if (succinct) {
+  const bins = new SuccinctRoles({ keyIDs: [keys.mitigations.keyid], threshold: 1, bitLength: 4, namePrefix: 'mitigations' });
+  const byBin = {};
+  for (const [p, info] of Object.entries(targetEntries)) {
+    const bin = bins.getRoleForTarget(p);
+    (byBin[bin] = byBin[bin] || {})[p] = info;
+  }
+  for (const [bin, entries] of Object.entries(byBin)) {
+    write(versioned(1, `${bin}.json`), signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires,
+      targets: entries }, keys.mitigations.signer));
+    snapshotMeta[`${bin}.json`] = { version: 1 };
+  }
+  delegations = { keys: { [keys.mitigations.keyid]: keys.mitigations.json },
+    succinct_roles: { keyids: [keys.mitigations.keyid], threshold: 1, bit_length: 4, name_prefix: 'mitigations' } };
+} else {
+  const mitigations = signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires,
+    targets: targetEntries }, keys.mitigations.signer);
+  write(versioned(1, 'mitigations.json'), mitigations);
+  snapshotMeta['mitigations.json'] = { version: 1 };
+  delegations = { keys: { [keys.mitigations.keyid]: keys.mitigations.json },
     roles: [{ name: 'mitigations', keyids: [keys.mitigations.keyid], threshold: 1, terminating: true,
-      paths: ['mitigations/*'] }] } }, keys.targets.signer);
+      paths: ['mitigations/*'] }] };
+}
+const targets = signed('targets', { _type: 'targets', spec_version: '1.0.31', version: 1, expires, targets: {},
+  delegations }, keys.targets.signer);
 write(versioned(1, 'targets.json'), targets);
 const snapshot = signed('snapshot', { _type: 'snapshot', spec_version: '1.0.31', version: 1, expires,
-  meta: { 'targets.json': { version: 1 }, 'mitigations.json': { version: 1 } } }, keys.snapshot.signer);
+  meta: snapshotMeta }, keys.snapshot.signer);
 write(versioned(1, 'snapshot.json'), snapshot);
 const snapBytes = fs.readFileSync(path.join(meta, versioned(1, 'snapshot.json')));
 const timestamp = signed('timestamp', { _type: 'timestamp', spec_version: '1.0.31', version: 1, expires,

@@ -72,4 +72,11 @@ node "$here/client.js" "$base/m-plain/metadata/" "$base/m-plain/targets/" "$work
   "$work/out-plain" mitigations/M1.json >/dev/null
 cmp "$work/out-plain/M1.json" "$root/examples/manifests/M1.json"
 echo "ok: mitigctl feed repository without consistent snapshots verified by tuf-js"; checks=$((checks + 1))
+# TAP 15 succinct hashed bins, bins computed by @tufjs/models: mitigd and tuf-js resolve them alike.
+SUCCINCT=1 node "$here/make_repo.js" "$work/js-bins" ed25519 "$root"/examples/manifests/*.json
+"$mitigctl" feed verify "$work/js-bins" --root "$work/js-bins/metadata/1.root.json" -o json > "$work/bins.json"
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); assert len(v["targets"]) == 5, v' "$work/bins.json"
+node "$here/client.js" "$base/js-bins/metadata/" "$base/js-bins/targets/" "$work/js-bins/metadata/1.root.json" \
+  "$work/out-bins" mitigations/M1.json mitigations/ECP1.json >/dev/null
+echo "ok: succinct hashed-bin delegations ($(ls "$work/js-bins/metadata" | grep -c '^1\.mitigations-') bins) resolved by mitigd and tuf-js alike"; checks=$((checks + 1))
 echo "interop: $checks checks passed"
