@@ -24,5 +24,9 @@ rm -rf "$out"
   --expires timestamp=3650 >/dev/null
 "$mitigctl" feed add "$out" "$here"/../manifests/*.json >/dev/null
 "$mitigctl" feed publish "$out" --keys-dir "$keys" --now "$now" >/dev/null
-cp "$out/metadata/1.root.json" "$here/root.json"
-echo "example feed written to $out (trusted root: $here/root.json)"
+if [ "$out" = "$here/repo" ]; then
+  cp "$out/metadata/1.root.json" "$here/root.json"
+  echo "example feed written to $out (trusted root: $here/root.json)"
+else
+  echo "example feed written to $out (trusted root: $out/metadata/1.root.json)"
+fi
