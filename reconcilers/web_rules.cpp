@@ -86,32 +86,61 @@ int vdir_status(const Action& a) {
                                             : std::get<DisableAppPool>(a.detail).status;
 }
 
+// The nginx variable a condition reads, a ready one when possible; otherwise (a named cookie, a
+// decoded header or cookie) the directives that compute it are written first into `server`.
+std::string nginx_condition_input(std::ostringstream& server, const Condition& cond, const std::string& in_var) {
+  std::string input;
+  switch (cond.input.kind) {
+    case InputKind::request_uri: return cond.decode ? "$mitigd_request_uri_decoded" : "$request_uri";
+    case InputKind::path: return "$uri";
+    case InputKind::query: return cond.decode ? "$mitigd_args_decoded" : "$args";
+    case InputKind::method: return "$request_method";
+    case InputKind::header: input = nginx_header_var(cond.input.name); break;
+    case InputKind::cookie: input = "$http_cookie"; break;
+    case InputKind::cookie_named:
+      // Same as $cookie_NAME, but works for names with '-' (X-BEResource), which nginx
+      // variable names cannot hold.
+      server << "set " << in_var << " \"\";\n";
+      server << "if ($http_cookie ~* " << nginx_quote("(?:^|;)[ \\t]*" + regex_literal(cond.input.name) + "=([^;]*)")
+             << ") { set " << in_var << " $1; }\n";
+      input = in_var;
+      break;
+  }
+  if (cond.decode) {
+    server << "set_unescape_uri " << in_var << "_d " << input << ";\n";
+    input = in_var + "_d";
+  }
+  return input;
+}
+
+// Whether the condition's input is a variable nginx already has (nothing to compute first).
+bool nginx_input_is_ready(const Condition& cond) {
+  switch (cond.input.kind) {
+    case InputKind::header:
+    case InputKind::cookie: return !cond.decode;
+    case InputKind::cookie_named: return false;
+    default: return true;
+  }
+}
+
+std::string nginx_match_op(const Condition& cond) {
+  return cond.negate ? (cond.pattern.case_sensitive() ? "!~" : "!~*") : (cond.pattern.case_sensitive() ? "~" : "~*");
+}
+
 void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::size_t index, const Action& a,
                        const RewriteRule& rule) {
   std::string flag = "$mitigd_f_" + vid + "_" + std::to_string(index);
-  std::string expected;
-  // The common case, one condition on a plain variable with no scope, is one `if`: every
+  std::string in_prefix = "$mitigd_i_" + vid + "_" + std::to_string(index) + "_";
+  // The common case, one condition on a ready variable with no scope, is one `if`: every
   // directive costs each request, matched or not.
-  if (!a.scope && rule.when.size() == 1) {
+  if (!a.scope && rule.when.size() == 1 && nginx_input_is_ready(rule.when[0])) {
     const Condition& cond = rule.when[0];
-    std::string input;
-    switch (cond.input.kind) {
-      case InputKind::request_uri: input = cond.decode ? "$mitigd_request_uri_decoded" : "$request_uri"; break;
-      case InputKind::path: input = "$uri"; break;
-      case InputKind::query: input = cond.decode ? "$mitigd_args_decoded" : "$args"; break;
-      case InputKind::method: input = "$request_method"; break;
-      case InputKind::header: input = cond.decode ? "" : nginx_header_var(cond.input.name); break;
-      case InputKind::cookie: input = cond.decode ? "" : "$http_cookie"; break;
-      case InputKind::cookie_named: break;
-    }
-    if (!input.empty()) {
-      std::string op = cond.negate ? (cond.pattern.case_sensitive() ? "!~" : "!~*")
-                                   : (cond.pattern.case_sensitive() ? "~" : "~*");
-      server << "if (" << input << " " << op << " " << nginx_quote(cond.pattern.effective()) << ") { return "
-             << status_of(rule.respond) << "; }\n";
-      return;
-    }
+    server << "if (" << nginx_condition_input(server, cond, in_prefix + "0") << " " << nginx_match_op(cond) << " "
+           << nginx_quote(cond.pattern.effective()) << ") { return " << status_of(rule.respond) << "; }\n";
+    return;
   }
+  // Otherwise every condition that holds appends its mark to a flag; all marks present: respond.
+  std::string expected;
   server << "set " << flag << " \"\";\n";
   if (a.scope) {
     server << "if ($uri ~* " << nginx_quote(scope_regex(*a.scope)) << ") { set " << flag << " \"s\"; }\n";
@@ -119,34 +148,10 @@ void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::
   }
   for (std::size_t c = 0; c < rule.when.size(); ++c) {
     const Condition& cond = rule.when[c];
-    std::string input;
-    std::string in_var = "$mitigd_i_" + vid + "_" + std::to_string(index) + "_" + std::to_string(c);
-    switch (cond.input.kind) {
-      case InputKind::request_uri: input = cond.decode ? "$mitigd_request_uri_decoded" : "$request_uri"; break;
-      case InputKind::path: input = "$uri"; break;
-      case InputKind::query: input = cond.decode ? "$mitigd_args_decoded" : "$args"; break;
-      case InputKind::method: input = "$request_method"; break;
-      case InputKind::header: input = nginx_header_var(cond.input.name); break;
-      case InputKind::cookie: input = "$http_cookie"; break;
-      case InputKind::cookie_named:
-        // Same as $cookie_NAME, but works for names with '-' (X-BEResource), which nginx
-        // variable names cannot hold.
-        server << "set " << in_var << " \"\";\n";
-        server << "if ($http_cookie ~* " << nginx_quote("(?:^|;)[ \\t]*" + regex_literal(cond.input.name) + "=([^;]*)")
-               << ") { set " << in_var << " $1; }\n";
-        input = in_var;
-        break;
-    }
-    if (cond.decode && (cond.input.kind == InputKind::header || cond.input.kind == InputKind::cookie ||
-                        cond.input.kind == InputKind::cookie_named)) {
-      server << "set_unescape_uri " << in_var << "_d " << input << ";\n";
-      input = in_var + "_d";
-    }
-    std::string op = cond.negate ? (cond.pattern.case_sensitive() ? "!~" : "!~*")
-                                 : (cond.pattern.case_sensitive() ? "~" : "~*");
+    std::string input = nginx_condition_input(server, cond, in_prefix + std::to_string(c));
     std::string mark = std::to_string(c % 10);
-    server << "if (" << input << " " << op << " " << nginx_quote(cond.pattern.effective()) << ") { set " << flag
-           << " \"${" << flag.substr(1) << "}" << mark << "\"; }\n";
+    server << "if (" << input << " " << nginx_match_op(cond) << " " << nginx_quote(cond.pattern.effective()) << ") { set "
+           << flag << " \"${" << flag.substr(1) << "}" << mark << "\"; }\n";
     expected += mark;
   }
   server << "if (" << flag << " = \"" << expected << "\") { return " << status_of(rule.respond) << "; }\n";
