@@ -143,12 +143,9 @@ class SdBusSystemd final : public SystemdDriver {
     uint32_t id = 0;
     const char *path = nullptr, *unit = nullptr, *result = nullptr;
     if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0) return 0;
-    if (!w->path.empty() && w->path == path) {
+    if (w->path == path) {
       w->result = result;
       w->done = true;
-    } else if (w->path.empty()) {
-      // The signal can arrive before our method reply is read: remember every job seen.
-      w->result += std::string(path) + "=" + result + ";";
     }
     return 0;
   }
@@ -171,14 +168,9 @@ class SdBusSystemd final : public SystemdDriver {
     if (r < 0) return bus_error(what, r, err.e);
     const char* path = nullptr;
     if ((r = sd_bus_message_read(reply.m, "o", &path)) < 0) return make_error(Errc::unavailable, what + ": bad reply");
-    std::string seen = wait.result;
+    // sd_bus_call queues whatever arrives before the reply without dispatching it, so a job that
+    // finished at once still reaches the callback below, after its path is known.
     wait.path = path;
-    wait.result.clear();
-    if (auto pos = seen.find(std::string(path) + "="); pos != std::string::npos) {
-      auto start = pos + std::strlen(path) + 1;
-      wait.result = seen.substr(start, seen.find(';', start) - start);
-      wait.done = true;
-    }
     auto deadline = std::chrono::steady_clock::now() + job_timeout_;
     while (!wait.done) {
       r = sd_bus_process(bus_, nullptr);
