@@ -384,37 +384,33 @@ Result<const Targets*> Updater::load_delegated(const std::string& parent, const 
   return &it->second;
 }
 
+Result<const Targets*> Updater::load_role(const RoleVisit& v) {
+  if (!v.role) return &*targets_;
+  return load_delegated(v.parent, *v.role, *v.keys);
+}
+
 Result<std::optional<TargetFile>> Updater::find_target(const std::string& path) {
   if (!targets_) return make_error(Errc::not_found, "no trusted targets metadata: refresh first");
-  struct Visit {
-    std::string parent;
-    const DelegatedRole* role;  // nullptr: the top-level targets role
-    const std::map<std::string, PublicKey>* keys;
-  };
-  std::vector<Visit> stack{{"", nullptr, nullptr}};
+  std::vector<RoleVisit> stack{{"", nullptr, nullptr}};
   std::set<std::string> visited;
   std::deque<DelegatedRole> synthesized;  // succinct bins, alive while the search runs
   std::size_t loaded = 0;
   while (!stack.empty()) {
     auto v = stack.back();
     stack.pop_back();
-    const Targets* t = targets_ ? &*targets_ : nullptr;
-    std::string name = "targets";
-    if (v.role) {
-      name = v.role->name;
-      if (visited.count(name)) continue;
-      if (++loaded > config_.limits.max_delegations) {
-        return make_error(Errc::invalid_input, "more than " + std::to_string(config_.limits.max_delegations) +
-                                                   " delegated roles searched for " + path);
-      }
-      auto d = load_delegated(v.parent, *v.role, *v.keys);
-      if (!d) return d.error();
-      t = *d;
+    const std::string name = v.role ? v.role->name : "targets";
+    if (visited.count(name)) continue;
+    if (v.role && ++loaded > config_.limits.max_delegations) {
+      return make_error(Errc::invalid_input, "more than " + std::to_string(config_.limits.max_delegations) +
+                                                 " delegated roles searched for " + path);
     }
+    auto loaded_role = load_role(v);
+    if (!loaded_role) return loaded_role.error();
+    const Targets* t = *loaded_role;
     visited.insert(name);
     if (auto it = t->targets.find(path); it != t->targets.end()) return std::optional<TargetFile>(it->second);
     if (!t->delegations) continue;
-    std::vector<Visit> children;
+    std::vector<RoleVisit> children;
     if (t->delegations->succinct) {
       // Exactly one bin can hold the path; succinct bins do not terminate the search.
       const auto& sr = *t->delegations->succinct;
@@ -439,32 +435,22 @@ Result<std::vector<TargetFile>> Updater::all_targets() {
   // Collect candidate paths from every reachable role, then resolve each the way a single
   // lookup would, so delegation patterns and terminating flags decide.
   std::set<std::string> candidates;
-  struct Visit {
-    std::string parent;
-    const DelegatedRole* role;
-    const std::map<std::string, PublicKey>* keys;
-  };
-  std::vector<Visit> queue{{"", nullptr, nullptr}};
+  std::vector<RoleVisit> queue{{"", nullptr, nullptr}};
   std::deque<DelegatedRole> synthesized;
   std::set<std::string> seen;
   std::size_t loaded = 0;
   for (std::size_t i = 0; i < queue.size(); ++i) {
     auto v = queue[i];
-    const Targets* t = &*targets_;
-    std::string name = "targets";
-    if (v.role) {
-      name = v.role->name;
-      if (seen.count(v.parent + "/" + name)) continue;
-      // Every role loaded here must be listed in the snapshot (whose size is capped), so the walk
-      // is bounded by it; the per-search cap still applies on top of that.
-      if (++loaded > config_.limits.max_delegations + snapshot_->meta.size()) {
-        return make_error(Errc::invalid_input, "more than " + std::to_string(config_.limits.max_delegations) + " delegated roles");
-      }
-      auto d = load_delegated(v.parent, *v.role, *v.keys);
-      if (!d) return d.error();
-      t = *d;
+    const std::string name = v.role ? v.role->name : "targets";
+    if (!seen.insert(v.parent + "/" + name).second) continue;
+    // Every role loaded here must be listed in the snapshot (whose size is capped), so the walk
+    // is bounded by it; the per-search cap still applies on top of that.
+    if (v.role && ++loaded > config_.limits.max_delegations + snapshot_->meta.size()) {
+      return make_error(Errc::invalid_input, "more delegated roles than the snapshot lists");
     }
-    seen.insert(v.parent + "/" + name);
+    auto loaded_role = load_role(v);
+    if (!loaded_role) return loaded_role.error();
+    const Targets* t = *loaded_role;
     for (const auto& [p, _] : t->targets) candidates.insert(p);
     if (t->delegations) {
       for (const auto& child : t->delegations->roles) queue.push_back({name, &child, &t->delegations->keys});
@@ -509,28 +495,26 @@ Result<std::string> Updater::download_target(const TargetFile& target, const std
     }
   }
   // Segments are percent-encoded; ".." never leaves the targets base (mirrors are directories).
+  // With consistent snapshots the file name is prefixed by its hash.
+  std::vector<std::string> segments;
+  for (std::size_t start = 0;;) {
+    auto slash = target.path.find('/', start);
+    segments.push_back(target.path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
   std::string rel;
-  std::size_t start = 0;
-  const auto& p = target.path;
-  auto last_slash = p.rfind('/');
-  while (start <= p.size()) {
-    auto slash = p.find('/', start);
-    auto seg = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& seg = segments[i];
     if (seg.empty() || seg == "." || seg == "..") {
       return make_error(Errc::invalid_input, what + ": path has an empty, \".\" or \"..\" segment");
     }
-    if (!rel.empty()) rel += "/";
-    bool is_file = slash == std::string::npos;
-    if (is_file && root_->consistent_snapshot) {
-      std::string prefix = key;
-      if (prefix.empty() && !target.hashes.empty()) prefix = target.hashes.begin()->second;
-      rel += url_encode_segment(prefix) + ".";
+    if (i > 0) rel += "/";
+    if (i + 1 == segments.size() && root_->consistent_snapshot) {
+      rel += url_encode_segment(key.empty() ? target.hashes.begin()->second : key) + ".";
     }
     rel += url_encode_segment(seg);
-    if (is_file) break;
-    start = slash + 1;
   }
-  (void)last_slash;
   auto fetched = get(join_url(config_.targets_url, rel), static_cast<std::size_t>(target.length));
   if (!fetched) return fetched.error();
   if (auto ok = check_hashes(fetched->body, target.hashes, target.length, what, true); !ok) return ok.error();

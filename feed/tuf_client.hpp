@@ -91,6 +91,14 @@ class Updater {
   Result<void> update_top_targets();
   Result<void> load_local_snapshot();
   Result<void> load_local_targets();
+  // One step of a walk through the delegation graph: a role and the delegator whose keys it is
+  // verified with (role null: the top-level targets).
+  struct RoleVisit {
+    std::string parent;
+    const DelegatedRole* role;
+    const std::map<std::string, PublicKey>* keys;
+  };
+  Result<const Targets*> load_role(const RoleVisit& v);
   Result<const Targets*> load_delegated(const std::string& parent, const DelegatedRole& role,
                                         const std::map<std::string, PublicKey>& keys);
   Result<void> check_fresh(const Common& c, const std::string& what) const;
