@@ -39,6 +39,7 @@ check "  ... with a certificate error" grep -qi "certificate verify failed" <<<"
 out="$("$MITIGCTL" feed verify "https://localhost:$https_port/metadata/" --targets-url "https://localhost:$https_port/targets/" \
   --root "$trust" --ca-file "$work/ca.pem" 2>&1)"; rc=$?
 check "HTTPS to a name the certificate does not carry is refused" [ $rc -ne 0 ]
+check "  ... by certificate verification (not a connection error)" grep -qi "certificate verify failed" <<<"$out"
 
 : > "$work/proxy.log"
 check "http:// through the proxy verifies" verify "http://127.0.0.1:$http_port/metadata/" \
