@@ -8,13 +8,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
 seconds="${2:-60}"
-work="$(mktemp -d /tmp/mitigd-idle-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var"
 source "$root/scripts/lib/site.sh"
+new_workdir idle --examples
 start_site "$work" "$root" >/dev/null
 feed_port="$(free_port)"
 python3 -m http.server "$feed_port" --bind 127.0.0.1 --directory "$work/feed/repo" >/dev/null 2>&1 & pids+=($!)

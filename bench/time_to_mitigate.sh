@@ -14,13 +14,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
 rounds="${2:-9}"
 mitigd="$build/daemon/mitigd"; mitigctl="$build/daemon/mitigctl"
-work="$(mktemp -d /tmp/mitigd-ttm-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var"
 source "$root/scripts/lib/site.sh"
+new_workdir ttm --examples
 start_site "$work" "$root" >/dev/null
 url="http://127.0.0.1:$site_port"
 

@@ -1,6 +1,19 @@
 # Shared by the demo and the shell integration tests: an Exchange-like app behind a private nginx
 # on loopback, for a copy of examples/ in $work. Sets site_port and appends to the pids array.
 # Usage: start_site "$work" "$repo_root"
+# new_workdir NAME [--examples]: a scratch directory in $work, removed on exit once every pid in
+# $pids is stopped; with --examples it starts as a copy of examples/ (without its var/).
+# Needs $root, the repository. A script with more to clean up keeps its own trap.
+new_workdir() {
+  work="$(mktemp -d "/tmp/mitigd-$1-XXXXXX")"
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  if [ "${2:-}" = --examples ]; then
+    cp -r "$root/examples/." "$work/"
+    rm -rf "$work/var"
+  fi
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_site() {

@@ -6,13 +6,8 @@
 set -uo pipefail
 MITIGD="$1"; MITIGCTL="$2"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-work="$(mktemp -d /tmp/mitigd-feed-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var"
 source "$root/scripts/lib/site.sh"
+new_workdir feed --examples
 start_site "$work" "$root" || exit 1
 
 # A fresh feed with its own keys: M1 only at first.

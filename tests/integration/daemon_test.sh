@@ -7,14 +7,9 @@
 set -uo pipefail
 MITIGD="$1"; MITIGCTL="$2"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-work="$(mktemp -d /tmp/mitigd-daemon-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var"
-mkdir -p "$work/staging" && mv "$work/manifests/M2.json" "$work/staging/"
 source "$root/scripts/lib/site.sh"
+new_workdir daemon --examples
+mkdir -p "$work/staging" && mv "$work/manifests/M2.json" "$work/staging/"
 start_site "$work" "$root" || exit 1
 metrics_port="$(free_port)"
 sed -i "s/\"poll_interval_seconds\": 300/\"poll_interval_seconds\": 1/; s/127.0.0.1:19464/127.0.0.1:$metrics_port/" "$work/mitigd.json"

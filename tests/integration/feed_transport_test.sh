@@ -5,11 +5,8 @@
 set -uo pipefail
 MITIGCTL="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-source "$root/scripts/lib/site.sh"   # free_port
-work="$(mktemp -d /tmp/mitigd-transport-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+source "$root/scripts/lib/site.sh"
+new_workdir transport
 failures=0
 check() { local name="$1"; shift; if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failures=$((failures+1)); fi; }
 verify() { "$MITIGCTL" feed verify "$@" >/dev/null; }

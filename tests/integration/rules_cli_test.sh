@@ -7,15 +7,10 @@ set -uo pipefail
 MITIGCTL="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/lib/site.sh"
-work="$(mktemp -d /tmp/mitigd-rulescli-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+new_workdir rulescli --examples
 failures=0
 quiet() { "$@" >/dev/null; }
 check() { local name="$1"; shift; if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failures=$((failures+1)); fi; }
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var"
 start_site "$work" "$root" || exit 1
 export MITIGD_CONFIG="$work/mitigd.json"
 m1="$work/manifests/M1.json"; reqs="$work/requests/M1.json"; inv="$work/server/inventory.json"

@@ -6,12 +6,8 @@ set -uo pipefail
 MITIGCTL="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/lib/site.sh"
-work="$(mktemp -d /tmp/mitigd-diff-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var" "$work/manifests/M2.json" "$work/manifests/IMAP1.json"
+new_workdir diff --examples
+rm -f "$work/manifests/M2.json" "$work/manifests/IMAP1.json"
 start_site "$work" "$root" || exit 1
 export MITIGD_CONFIG="$work/mitigd.json"
 echo "15.2.397.3" > "$work/server/exchange.version"   # old enough for M1, PL1 and ECP1 to apply
