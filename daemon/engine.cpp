@@ -43,7 +43,12 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   }
   // Always present, so a ledger row for a unit can be undone even after the inventory dropped
   // it; it connects to the bus only when a unit is actually read or changed.
-  systemd_driver_ = make_sdbus_systemd(inputs_->inventory.systemd_bus);
+  // The bus connection outlives reloads (every trigger reloads the inputs): a new one only
+  // when the inventory names another bus.
+  if (!systemd_driver_ || systemd_bus_ != inputs_->inventory.systemd_bus) {
+    systemd_bus_ = inputs_->inventory.systemd_bus;
+    systemd_driver_ = make_sdbus_systemd(systemd_bus_);
+  }
   units_ = std::make_unique<SystemdReconciler>(*systemd_driver_, inputs_->inventory);
   units_->set_checkpoint(checkpoint_);
   return {};

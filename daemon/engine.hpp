@@ -51,6 +51,7 @@ class Engine {
   std::unique_ptr<web::ConfigDirDriver> web_driver_;
   std::unique_ptr<WebRulesReconciler> web_;
   std::unique_ptr<SystemdDriver> systemd_driver_;
+  std::string systemd_bus_;
   std::unique_ptr<SystemdReconciler> units_;
   Checkpoint checkpoint_;
   std::unique_ptr<feed::Fetcher> fetcher_;
