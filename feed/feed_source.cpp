@@ -35,6 +35,18 @@ void record_status(state::Store& store, const FeedStatus& s) {
 
 }  // namespace
 
+std::optional<std::pair<std::string, std::string>> StoreMetadataStore::timestamp_validators() {
+  auto etag = store_.fact_get("feed.timestamp_etag");
+  auto modified = store_.fact_get("feed.timestamp_last_modified");
+  if (!etag && !modified) return std::nullopt;
+  return std::pair{etag.value_or(""), modified.value_or("")};
+}
+
+void StoreMetadataStore::set_timestamp_validators(const std::optional<std::pair<std::string, std::string>>& v) {
+  store_.fact_set("feed.timestamp_etag", v ? v->first : "");
+  store_.fact_set("feed.timestamp_last_modified", v ? v->second : "");
+}
+
 FeedStatus read_feed_status(state::Store& store, SysSeconds now) {
   FeedStatus s;
   s.error = store.fact_get("feed.last_error").value_or("");
@@ -148,9 +160,8 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
       note(fresh.error().message);
       auto prev = previous.find(t.path);
       if (prev == previous.end()) continue;  // never verified: nothing to keep in force
-      TargetFile old{t.path, -1, {{"sha256", prev->second}}};
       auto cached = json_input::read_file_capped(settings.cache_dir + "/" + prev->second, limits::kManifestBytes);
-      if (!cached || !check_hashes(*cached, old.hashes, std::nullopt, t.path, true)) continue;
+      if (!cached || !check_hashes(*cached, {{"sha256", prev->second}}, std::nullopt, t.path, true)) continue;
       bytes = std::move(*cached);
       sha = prev->second;
     }

@@ -43,6 +43,8 @@ class StoreMetadataStore : public TrustedMetadataStore {
     store_.metadata_put(name, version, raw);
   }
   void remove(const std::string& name) override { store_.metadata_remove(name); }
+  std::optional<std::pair<std::string, std::string>> timestamp_validators() override;
+  void set_timestamp_validators(const std::optional<std::pair<std::string, std::string>>& v) override;
 
  private:
   state::Store& store_;

@@ -82,22 +82,17 @@ std::string DirectoryMetadataStore::path_of(const std::string& name) const {
   return (fs::path(dir_) / (url_encode_segment(role) + ".json")).string();
 }
 
-// The directory holds exactly ROLE.json files (harnesses compare its listing with the roles they
-// expect), so HTTP validators are not kept: this store does no conditional requests.
 std::optional<std::string> DirectoryMetadataStore::load(const std::string& name) {
-  if (name.rfind("validators/", 0) == 0) return std::nullopt;
   auto r = json_input::read_file_capped(path_of(name), 16 * 1024 * 1024);
   if (!r) return std::nullopt;
   return *r;
 }
 
 void DirectoryMetadataStore::save(const std::string& name, std::int64_t, const std::string& raw) {
-  if (name.rfind("validators/", 0) == 0) return;
   write_atomically(path_of(name), raw);
 }
 
 void DirectoryMetadataStore::remove(const std::string& name) {
-  if (name.rfind("validators/", 0) == 0) return;
   std::error_code ec;
   fs::remove(path_of(name), ec);
 }
@@ -229,12 +224,9 @@ Result<void> Updater::update_timestamp() {
   // A conditional request: an unchanged feed costs one small 304 answer.
   FetchRequest conditional;
   if (timestamp_) {
-    if (auto v = store_.load("validators/timestamp")) {
-      auto sep = v->find('\n');
-      if (sep != std::string::npos) {
-        if (sep > 0) conditional.if_none_match = v->substr(0, sep);
-        if (sep + 1 < v->size()) conditional.if_modified_since = v->substr(sep + 1);
-      }
+    if (auto v = store_.timestamp_validators()) {
+      if (!v->first.empty()) conditional.if_none_match = v->first;
+      if (!v->second.empty()) conditional.if_modified_since = v->second;
     }
   }
   auto fetched = get(join_url(config_.metadata_url, "timestamp.json"), config_.limits.timestamp_bytes, &conditional);
@@ -269,9 +261,9 @@ Result<void> Updater::update_timestamp() {
   auto date = parse_http_date(fetched->date);
   if (lm && date && *date - *lm >= 2) last_modified = fetched->last_modified;
   if (!fetched->etag.empty() || !last_modified.empty()) {
-    store_.save("validators/timestamp", 0, fetched->etag + "\n" + last_modified);
+    store_.set_timestamp_validators(std::pair{fetched->etag, last_modified});
   } else {
-    store_.remove("validators/timestamp");
+    store_.set_timestamp_validators(std::nullopt);
   }
   timestamp_ = std::move(*ts);
   changed_ = true;

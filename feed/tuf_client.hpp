@@ -24,9 +24,14 @@ class TrustedMetadataStore {
   virtual std::optional<std::string> load(const std::string& name) = 0;
   virtual void save(const std::string& name, std::int64_t version, const std::string& raw) = 0;
   virtual void remove(const std::string& name) = 0;
+  // HTTP validators (ETag, Last-Modified) of the last timestamp.json answer, for a conditional
+  // request. A store that does not keep them (the default) makes every request unconditional.
+  virtual std::optional<std::pair<std::string, std::string>> timestamp_validators() { return std::nullopt; }
+  virtual void set_timestamp_validators(const std::optional<std::pair<std::string, std::string>>&) {}
 };
 
-// ROLE.json files in a directory (the layout the TUF conformance client protocol expects).
+// ROLE.json files in a directory (the layout the TUF conformance client protocol expects), and
+// nothing else: harnesses compare its listing with the roles they expect.
 class DirectoryMetadataStore : public TrustedMetadataStore {
  public:
   explicit DirectoryMetadataStore(std::string dir) : dir_(std::move(dir)) {}
