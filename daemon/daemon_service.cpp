@@ -324,9 +324,8 @@ class Daemon {
     }
     sd_bus* bus = *opened;
     std::shared_ptr<sd_bus> owned(bus, [](sd_bus* b) { sd_bus_flush_close_unref(b); });
-    int r = 0;
     sd_bus_error err = SD_BUS_ERROR_NULL;
-    r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+    int r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                            "Subscribe", &err, nullptr, "");
     sd_bus_error_free(&err);
     for (const auto& unit : units) {
