@@ -111,6 +111,15 @@ inline std::vector<Req> exploit_requests() {
   };
 }
 
+// M2.1 in force: the CSP directive is appended to OWA's HTML answers, and to nothing else.
+inline void check_m2_csp_on_owa_html_only(const std::string& url) {
+  const std::string appended = "default-src 'self'; script-src-attr 'none'";
+  CHECK(header_value(request(url, "GET", "/owa/"), "Content-Security-Policy") == appended);
+  CHECK(header_value(request(url, "GET", "/OWA/inbox"), "Content-Security-Policy") == appended);
+  CHECK(header_value(request(url, "POST", "/owa/service.svc?action=GetItem"), "Content-Security-Policy").empty());
+  CHECK(header_value(request(url, "GET", "/EWS/Exchange.asmx"), "Content-Security-Policy").empty());
+}
+
 inline std::vector<Req> normal_requests() {
   return {
       {"POST", "/autodiscover/autodiscover.xml", {}},
