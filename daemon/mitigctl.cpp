@@ -39,7 +39,7 @@ Commands (every command takes -o json):
   audit verify                              check the audit log's hash chain
   validate DIR                              check a policy repository (for its CI)
   validate-manifests DIR                    check a directory of manifests
-  rules render MANIFEST --server nginx|apache [--inventory FILE]
+  rules render MANIFEST --server nginx|apache [--engine config|module] [--inventory FILE]
   rules test MANIFEST --requests FILE [--live URL] [--inventory FILE]
   block ID... [--org | --server HOST] [--reason TEXT] [--until DATE] [--by NAME]
   block --clear [--org | --server HOST]
@@ -506,9 +506,17 @@ int cmd_rules(Cli& cli, const Args& args) {
     std::string server = args.value("--server").value_or("nginx");
     if (server != "nginx" && server != "apache") throw UsageError("--server nginx|apache");
     WebServerKind kind = server == "nginx" ? WebServerKind::nginx : WebServerKind::apache;
+    if (auto engine = args.value("--engine")) {
+      if (*engine != "config" && *engine != "module") throw UsageError("--engine config|module");
+      if (*engine == "module" && kind != WebServerKind::nginx) throw UsageError("--engine module is for nginx");
+      if (!inv.web_server) inv.web_server.emplace();
+      inv.web_server->kind = kind;
+      inv.web_server->rules_engine = *engine == "module" ? RulesEngine::module : RulesEngine::config;
+    }
+    RulesEngine engine = inv.web_server ? inv.web_server->rules_engine : RulesEngine::config;
     auto files = web::render(kind, m, all, inv);
     if (!files) throw ErrorException(files.error());
-    for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567")) {
+    for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567", engine)) {
       std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
     }
     for (const auto& f : *files) {
@@ -706,7 +714,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> rest(all.begin() + static_cast<long>(i) + 1, all.end());
   if (command == "feed") return run_feed_command(rest, false);
   static const std::set<std::string> kValues{"--output", "--out", "--plan", "--csv", "--since", "--until", "--mitigation",
-                                             "--event", "--text", "--server", "--requests", "--live", "--inventory", "--config",
+                                             "--event", "--text", "--server", "--engine", "--requests", "--live", "--inventory", "--config",
                                              "--reason", "--until", "--by"};
   Args args(rest, kValues, {"--detailed-exitcode", "--org", "--clear", "--offline"});
   if (auto c = args.value("--config")) cli.config_path = *c;

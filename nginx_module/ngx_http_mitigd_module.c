@@ -4,8 +4,8 @@
  * The configuration path (one `if` per condition) costs every request a regex per rule: about
  * 200 ns each, so 100 rules cut nginx's throughput to a third. Here mitigd's compiler also gives,
  * for one condition of each rule, literals of which at least one must occur in the subject for the
- * pattern to match (docs/rules.md, "prefilter"). One Aho-Corasick pass per subject finds the
- * rules whose literal occurs; only those rules run their regexes. A benign request usually runs
+ * pattern to match (docs/rules.md, "prefilter"). One pass over each subject finds the rules
+ * whose literal occurs (mitigd_grams_t); only those rules run their regexes. A benign request usually runs
  * none. Verdicts are the configuration path's: the same subjects, the same decoding, nginx's own
  * PCRE2 with the same options, conditions ANDed, the first matching rule in file order answers.
  *
@@ -14,6 +14,8 @@
  * INPUT: request_uri, path, query, method, cookie, header:NAME, cookie:NAME; OP: ~ ~* !~ !~*;
  * REGEX (scope) is matched case-insensitively against $uri. STATUS 444 closes the connection.
  * $mitigd_blocked_by holds the ID of the rule that answered (for access logs).
+ * $mitigd_request_uri_decoded and $mitigd_args_decoded are the configuration path's decoded
+ * inputs, so that files of both engines validate together while the inventory switches engines.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -21,7 +23,6 @@
 
 #define MITIGD_MAX_SUBJECTS 32
 #define MITIGD_MAX_RULES 8192
-#define MITIGD_NO_EDGE 0xffffffffu
 
 typedef enum {
     MITIGD_IN_REQUEST_URI, MITIGD_IN_PATH, MITIGD_IN_QUERY, MITIGD_IN_METHOD,
@@ -49,23 +50,33 @@ typedef struct {
     ngx_flag_t    gated;          /* runs only when a literal of its gate was seen */
 } mitigd_rule_t;
 
-/* Aho-Corasick automaton over the lower-cased literals gating rules on one subject. */
+/* The literals gating rules on one subject, found through their first three bytes: every position
+ * of the subject hashes its next three (folded) bytes and tests one bit of an 8 KB bitmap. Each
+ * literal is filed under its three bytes that the fewest other literals contain, so that the 25
+ * literals "x-backend-N=" do not all answer to "x-b". No state
+ * goes from one position to the next (an Aho-Corasick automaton waits for each load before the
+ * next), so the CPU overlaps positions. A set bit, rare for a benign request, is confirmed by
+ * comparing the literals filed under that hash. */
 typedef struct {
-    ngx_uint_t   subject;
-    ngx_uint_t   classes;         /* byte classes; class 0 = a byte in no literal */
-    u_char       class_of[256];   /* upper and lower case share a class */
-    uint32_t    *next;            /* states x classes */
-    uint32_t    *report;          /* per state: itself or the nearest suffix state with outputs, 0 none */
-    uint32_t    *report_link;     /* per state with outputs: the next suffix state with outputs */
-    uint32_t    *out_start;       /* per state: its own outputs in out_rules[out_start[s]..out_start[s+1]) */
-    uint32_t    *out_rules;
-} mitigd_automaton_t;
+    uint32_t   hash;
+    uint32_t   rule;
+    ngx_str_t  text;              /* lower case, 3 bytes or more */
+    size_t     offset;            /* of the three bytes hashed: those fewest other literals share */
+} mitigd_gram_entry_t;
+
+typedef struct {
+    ngx_uint_t            subject;
+    uint64_t              bits[1024];   /* 65536 bits, one per hash */
+    mitigd_gram_entry_t  *entries;      /* sorted by hash */
+    ngx_uint_t            nentries;
+} mitigd_grams_t;
 
 typedef struct {
     ngx_array_t  *rules;          /* mitigd_rule_t */
     ngx_array_t  *subjects;       /* mitigd_subject_t */
     ngx_array_t  *literals;       /* build input: mitigd_literal_t */
-    ngx_array_t  *automata;       /* mitigd_automaton_t */
+    ngx_array_t  *grams;          /* mitigd_grams_t, one per subject with literals */
+    uint64_t     *always;         /* bit set: rules without literals, evaluated for every request */
 } mitigd_srv_conf_t;
 
 typedef struct {
@@ -184,7 +195,7 @@ mitigd_parse_literals(ngx_conf_t *cf, mitigd_srv_conf_t *scf, ngx_str_t *text, n
             comma = end;
         }
         n = (size_t) (comma - p);
-        if (n == 0 || n % 2 != 0) {
+        if (n < 6 || n % 2 != 0) {  /* 3 bytes at least: the filter hashes the first three */
             return NGX_ERROR;
         }
         lit = ngx_array_push(scf->literals);
@@ -317,8 +328,8 @@ mitigd_rule_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                     || mitigd_parse_literals(cf, scf, &args[i + 1], cond->subject, scf->rules->nelts - 1) != NGX_OK)
                 {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "mitigd_rule %V: \"literals\" needs comma-separated hex, once, "
-                                       "on a condition that is not negated", &args[1]);
+                                       "mitigd_rule %V: \"literals\" needs comma-separated hex of 3 bytes "
+                                       "or more, once, on a condition that is not negated", &args[1]);
                     return NGX_CONF_ERROR;
                 }
                 rule->gated = 1;
@@ -339,143 +350,147 @@ mitigd_rule_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
-/* ---- the prefilter automaton ------------------------------------------------------------ */
+/* ---- the literal prefilter -------------------------------------------------------------- */
+
+static u_char  mitigd_fold[256];
+
+static uint32_t
+mitigd_gram_hash(uint32_t three_bytes)
+{
+    return (three_bytes * 2654435761u) >> 16;
+}
+
+static int
+mitigd_gram_cmp(const void *a, const void *b)
+{
+    const mitigd_gram_entry_t *x = a, *y = b;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
 
 static ngx_int_t
-mitigd_build_automaton(ngx_conf_t *cf, mitigd_srv_conf_t *scf, ngx_uint_t subject)
+mitigd_build_grams(ngx_conf_t *cf, mitigd_srv_conf_t *scf, ngx_uint_t subject)
 {
-    mitigd_literal_t    *lit = scf->literals->elts;
-    mitigd_automaton_t  *a;
-    ngx_uint_t           i, j, c, states = 1, max_states = 1, nouts = 0, s, t, head, tail;
-    uint32_t            *fail, *own_count, *queue, *fill;
+    mitigd_literal_t  *lit = scf->literals->elts;
+    mitigd_grams_t    *g;
+    ngx_uint_t         i, j, n = 0, shared, best_shared;
+    size_t             k, best;
+    u_char            *p;
+    uint32_t           h;
 
     for (i = 0; i < scf->literals->nelts; i++) {
-        if (lit[i].subject == subject) {
-            max_states += lit[i].text.len;
-            nouts++;
-        }
+        n += lit[i].subject == subject;
     }
-    if (nouts == 0) {
+    if (n == 0) {
         return NGX_OK;
     }
-    a = ngx_array_push(scf->automata);
-    if (a == NULL) {
+    g = ngx_array_push(scf->grams);
+    if (g == NULL) {
         return NGX_ERROR;
     }
-    ngx_memzero(a, sizeof(mitigd_automaton_t));
-    a->subject = subject;
-    a->classes = 1;
+    ngx_memzero(g, sizeof(mitigd_grams_t));
+    g->subject = subject;
+    g->entries = ngx_palloc(cf->pool, n * sizeof(mitigd_gram_entry_t));
+    if (g->entries == NULL) {
+        return NGX_ERROR;
+    }
     for (i = 0; i < scf->literals->nelts; i++) {
         if (lit[i].subject != subject) {
             continue;
         }
-        for (j = 0; j < lit[i].text.len; j++) {
-            u_char b = lit[i].text.data[j];
-            if (a->class_of[b] == 0) {
-                if (a->classes == 255) {
-                    return NGX_ERROR;
+        best = 0;
+        best_shared = NGX_MAX_UINT32_VALUE;
+        for (k = 0; k + 3 <= lit[i].text.len; k++) {
+            shared = 0;
+            for (j = 0; j < scf->literals->nelts; j++) {
+                if (j != i && lit[j].subject == subject
+                    && ngx_strlcasestrn(lit[j].text.data, lit[j].text.data + lit[j].text.len,
+                                        lit[i].text.data + k, 2) != NULL)
+                {
+                    shared++;
                 }
-                a->class_of[b] = (u_char) a->classes++;
+            }
+            if (shared <= best_shared) {  /* ties: the later bytes, as a rule the more specific */
+                best_shared = shared;
+                best = k;
             }
         }
+        p = lit[i].text.data + best;
+        h = mitigd_gram_hash((uint32_t) p[0] << 16 | (uint32_t) p[1] << 8 | p[2]);
+        g->bits[h / 64] |= (uint64_t) 1 << (h % 64);
+        g->entries[g->nentries].hash = h;
+        g->entries[g->nentries].rule = (uint32_t) lit[i].rule;
+        g->entries[g->nentries].text = lit[i].text;
+        g->entries[g->nentries].offset = best;
+        g->nentries++;
     }
-    for (c = 'A'; c <= 'Z'; c++) {
-        a->class_of[c] = a->class_of[c | 0x20];
-    }
+    ngx_qsort(g->entries, g->nentries, sizeof(mitigd_gram_entry_t), mitigd_gram_cmp);
+    return NGX_OK;
+}
 
-    a->next = ngx_palloc(cf->pool, max_states * a->classes * sizeof(uint32_t));
-    fail = ngx_pcalloc(cf->pool, max_states * sizeof(uint32_t));
-    own_count = ngx_pcalloc(cf->pool, (max_states + 1) * sizeof(uint32_t));
-    queue = ngx_palloc(cf->pool, max_states * sizeof(uint32_t));
-    a->report = ngx_pcalloc(cf->pool, max_states * sizeof(uint32_t));
-    a->report_link = ngx_pcalloc(cf->pool, max_states * sizeof(uint32_t));
-    a->out_start = ngx_pcalloc(cf->pool, (max_states + 1) * sizeof(uint32_t));
-    a->out_rules = ngx_palloc(cf->pool, nouts * sizeof(uint32_t));
-    fill = ngx_pcalloc(cf->pool, (max_states + 1) * sizeof(uint32_t));
-    if (a->next == NULL || fail == NULL || own_count == NULL || queue == NULL || a->report == NULL
-        || a->report_link == NULL || a->out_start == NULL || a->out_rules == NULL || fill == NULL)
-    {
-        return NGX_ERROR;
-    }
-    for (i = 0; i < max_states * a->classes; i++) {
-        a->next[i] = MITIGD_NO_EDGE;
-    }
+/* Marks in `seen` the rules of every literal occurring in the subject. */
+static void
+mitigd_scan(mitigd_grams_t *g, ngx_str_t *subject, uint64_t *seen)
+{
+    u_char                *p = subject->data;
+    size_t                 len = subject->len, i;
+    uint32_t               key, h;
+    ngx_uint_t             lo, hi, mid;
+    mitigd_gram_entry_t   *e;
 
-    /* The trie; each literal's end state remembers the literal (its rule, below). */
-    uint32_t *end_of = ngx_palloc(cf->pool, scf->literals->nelts * sizeof(uint32_t));
-    if (end_of == NULL) {
-        return NGX_ERROR;
+    if (len < 3) {
+        return;
     }
-    for (i = 0; i < scf->literals->nelts; i++) {
-        if (lit[i].subject != subject) {
+    key = (uint32_t) mitigd_fold[p[0]] << 8 | mitigd_fold[p[1]];
+    for (i = 0; i + 2 < len; i++) {
+        key = (key << 8 | mitigd_fold[p[i + 2]]) & 0xffffff;
+        h = mitigd_gram_hash(key);
+        if (!(g->bits[h / 64] & ((uint64_t) 1 << (h % 64)))) {
             continue;
         }
-        s = 0;
-        for (j = 0; j < lit[i].text.len; j++) {
-            c = a->class_of[lit[i].text.data[j]];
-            if (a->next[s * a->classes + c] == MITIGD_NO_EDGE) {
-                a->next[s * a->classes + c] = (uint32_t) states++;
-            }
-            s = a->next[s * a->classes + c];
-        }
-        end_of[i] = (uint32_t) s;
-        own_count[s]++;
-    }
-    for (s = 0; s < states; s++) {
-        a->out_start[s + 1] = a->out_start[s] + own_count[s];
-    }
-    for (i = 0; i < scf->literals->nelts; i++) {
-        if (lit[i].subject == subject) {
-            s = end_of[i];
-            a->out_rules[a->out_start[s] + fill[s]++] = (uint32_t) lit[i].rule;
-        }
-    }
-
-    /* Breadth first: failure links, missing edges completed into a DFA, report chains. */
-    head = tail = 0;
-    for (c = 0; c < a->classes; c++) {
-        t = a->next[c];
-        if (t == MITIGD_NO_EDGE || c == 0) {
-            a->next[c] = 0;
-        } else {
-            fail[t] = 0;
-            queue[tail++] = (uint32_t) t;
-        }
-    }
-    while (head < tail) {
-        s = queue[head++];
-        a->report_link[s] = a->report[fail[s]];
-        a->report[s] = own_count[s] ? (uint32_t) s : a->report[fail[s]];
-        for (c = 0; c < a->classes; c++) {
-            t = a->next[s * a->classes + c];
-            if (t == MITIGD_NO_EDGE || c == 0) {
-                a->next[s * a->classes + c] = a->next[fail[s] * a->classes + c];
+        lo = 0;
+        hi = g->nentries;
+        while (lo < hi) {
+            mid = (lo + hi) / 2;
+            if (g->entries[mid].hash < h) {
+                lo = mid + 1;
             } else {
-                fail[t] = a->next[fail[s] * a->classes + c];
-                queue[tail++] = (uint32_t) t;
+                hi = mid;
+            }
+        }
+        for (e = &g->entries[lo]; e < g->entries + g->nentries && e->hash == h; e++) {
+            if (e->offset <= i && e->text.len <= len - (i - e->offset)
+                && ngx_strncasecmp(p + i - e->offset, e->text.data, e->text.len) == 0)
+            {
+                seen[e->rule / 64] |= (uint64_t) 1 << (e->rule % 64);
             }
         }
     }
-    return NGX_OK;
 }
 
 static char *
 mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     mitigd_srv_conf_t  *conf = child;
-    ngx_uint_t          s;
+    mitigd_rule_t      *rules;
+    ngx_uint_t          s, i;
 
     if (conf->rules == NULL) {
         return NGX_CONF_OK;
     }
-    conf->automata = ngx_array_create(cf->pool, 4, sizeof(mitigd_automaton_t));
-    if (conf->automata == NULL) {
+    conf->grams = ngx_array_create(cf->pool, 4, sizeof(mitigd_grams_t));
+    conf->always = ngx_pcalloc(cf->pool, (conf->rules->nelts + 63) / 64 * sizeof(uint64_t));
+    if (conf->grams == NULL || conf->always == NULL) {
         return NGX_CONF_ERROR;
     }
     for (s = 0; s < conf->subjects->nelts; s++) {
-        if (mitigd_build_automaton(cf, conf, s) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "mitigd_rule: cannot build the literal prefilter");
+        if (mitigd_build_grams(cf, conf, s) != NGX_OK) {
             return NGX_CONF_ERROR;
+        }
+    }
+    rules = conf->rules->elts;
+    for (i = 0; i < conf->rules->nelts; i++) {
+        if (!rules[i].gated) {
+            conf->always[i / 64] |= (uint64_t) 1 << (i % 64);
         }
     }
     return NGX_CONF_OK;
@@ -492,6 +507,10 @@ mitigd_unescape(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
     ngx_int_t    v, high = 0;
     enum { usual, quoted, quoted_second } state = usual;
 
+    if (memchr(p, '%', in->len) == NULL && memchr(p, '+', in->len) == NULL) {
+        *out = *in;  /* nothing to decode: no copy */
+        return NGX_OK;
+    }
     d = out->data = ngx_pnalloc(pool, in->len ? in->len : 1);
     if (d == NULL) {
         return NGX_ERROR;
@@ -537,6 +556,8 @@ mitigd_cookies(ngx_http_request_t *r, ngx_str_t *out)
     ngx_uint_t        i;
     size_t            len = 0;
     u_char           *p;
+    ngx_table_elt_t  *only = NULL;
+    ngx_uint_t        count = 0;
 
     for (i = 0; ; i++) {
         if (i >= part->nelts) {
@@ -548,8 +569,14 @@ mitigd_cookies(ngx_http_request_t *r, ngx_str_t *out)
             i = 0;
         }
         if (h[i].key.len == 6 && ngx_strncasecmp(h[i].key.data, (u_char *) "cookie", 6) == 0) {
-            len += (len ? 2 : 0) + h[i].value.len;
+            len += (count ? 2 : 0) + h[i].value.len;
+            only = &h[i];
+            count++;
         }
+    }
+    if (count == 1) {
+        *out = only->value;  /* the usual case: one Cookie header, no copy */
+        return NGX_OK;
     }
     out->len = 0;
     if (len == 0) {
@@ -682,22 +709,45 @@ mitigd_matches(ngx_http_request_t *r, ngx_regex_t *re, ngx_str_t *subject)
     return 1;
 }
 
+/* 1: the rule's scope and every condition hold; 0: not; NGX_ERROR: an input could not be read. */
+static ngx_int_t
+mitigd_rule_holds(ngx_http_request_t *r, mitigd_rule_t *rule, mitigd_subject_t *subjects, ngx_str_t *value,
+    u_char *have)
+{
+    mitigd_condition_t  *cond = rule->conditions.elts;
+    ngx_uint_t           j;
+
+    if (rule->scope != NULL && !mitigd_matches(r, rule->scope, &r->uri)) {
+        return 0;
+    }
+    for (j = 0; j < rule->conditions.nelts; j++) {
+        if (!have[cond[j].subject]) {
+            if (mitigd_subject_value(r, &subjects[cond[j].subject], &value[cond[j].subject]) != NGX_OK) {
+                return NGX_ERROR;
+            }
+            have[cond[j].subject] = 1;
+        }
+        if (mitigd_matches(r, cond[j].regex, &value[cond[j].subject]) == cond[j].negate) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static ngx_int_t
 mitigd_handler(ngx_http_request_t *r)
 {
     mitigd_srv_conf_t   *scf = ngx_http_get_module_srv_conf(r, ngx_http_mitigd_module);
     mitigd_rule_t       *rules;
-    mitigd_automaton_t  *a;
-    mitigd_condition_t  *cond;
+    mitigd_grams_t      *g;
     mitigd_subject_t    *subjects;
     mitigd_ctx_t        *ctx;
     ngx_str_t            value[MITIGD_MAX_SUBJECTS];
     u_char               have[MITIGD_MAX_SUBJECTS];
     uint64_t             seen[MITIGD_MAX_RULES / 64];
-    ngx_uint_t           i, j, k;
-    u_char              *p, *end;
-    uint32_t             s, rep;
-    ngx_flag_t           all;
+    ngx_uint_t           i, w;
+    uint64_t             candidates;
+    ngx_int_t            rc;
 
     if (scf->rules == NULL || scf->rules->nelts == 0) {
         return NGX_DECLINED;
@@ -707,54 +757,37 @@ mitigd_handler(ngx_http_request_t *r)
     ngx_memzero(have, scf->subjects->nelts);
     ngx_memzero(seen, ((scf->rules->nelts + 63) / 64) * sizeof(uint64_t));
 
-    a = scf->automata->elts;
-    for (i = 0; i < scf->automata->nelts; i++, a++) {
-        if (!have[a->subject]) {
-            if (mitigd_subject_value(r, &subjects[a->subject], &value[a->subject]) != NGX_OK) {
+    g = scf->grams->elts;
+    for (i = 0; i < scf->grams->nelts; i++) {
+        if (!have[g[i].subject]) {
+            if (mitigd_subject_value(r, &subjects[g[i].subject], &value[g[i].subject]) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
-            have[a->subject] = 1;
+            have[g[i].subject] = 1;
         }
-        s = 0;
-        p = value[a->subject].data;
-        end = p + value[a->subject].len;
-        for (; p < end; p++) {
-            s = a->next[s * a->classes + a->class_of[*p]];
-            for (rep = a->report[s]; rep != 0; rep = a->report_link[rep]) {
-                for (k = a->out_start[rep]; k < a->out_start[rep + 1]; k++) {
-                    seen[a->out_rules[k] / 64] |= (uint64_t) 1 << (a->out_rules[k] % 64);
-                }
-            }
-        }
+        mitigd_scan(&g[i], &value[g[i].subject], seen);
     }
 
-    for (i = 0; i < scf->rules->nelts; i++) {
-        if (rules[i].gated && !(seen[i / 64] & ((uint64_t) 1 << (i % 64)))) {
-            continue;
-        }
-        if (rules[i].scope != NULL && !mitigd_matches(r, rules[i].scope, &r->uri)) {
-            continue;
-        }
-        all = 1;
-        cond = rules[i].conditions.elts;
-        for (j = 0; j < rules[i].conditions.nelts && all; j++) {
-            if (!have[cond[j].subject]) {
-                if (mitigd_subject_value(r, &subjects[cond[j].subject], &value[cond[j].subject]) != NGX_OK) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* In file order: the candidates (a literal was seen) and the rules without literals. */
+    for (w = 0; w < (scf->rules->nelts + 63) / 64; w++) {
+        candidates = seen[w] | scf->always[w];
+        while (candidates) {
+            i = w * 64 + (ngx_uint_t) __builtin_ctzll(candidates);
+            candidates &= candidates - 1;
+            rc = mitigd_rule_holds(r, &rules[i], subjects, value, have);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+            if (rc == 1) {
+                ctx = ngx_pcalloc(r->pool, sizeof(mitigd_ctx_t));
+                if (ctx != NULL) {
+                    ctx->blocked_by = rules[i].id;
+                    ngx_http_set_ctx(r, ctx, ngx_http_mitigd_module);
                 }
-                have[cond[j].subject] = 1;
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "mitigd: rule %V answered %i", &rules[i].id,
+                              rules[i].status);
+                return rules[i].status;
             }
-            all = mitigd_matches(r, cond[j].regex, &value[cond[j].subject]) != cond[j].negate;
-        }
-        if (all) {
-            ctx = ngx_pcalloc(r->pool, sizeof(mitigd_ctx_t));
-            if (ctx != NULL) {
-                ctx->blocked_by = rules[i].id;
-                ngx_http_set_ctx(r, ctx, ngx_http_mitigd_module);
-            }
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "mitigd: rule %V answered %i", &rules[i].id,
-                          rules[i].status);
-            return rules[i].status;
         }
     }
     return NGX_DECLINED;
@@ -780,16 +813,46 @@ mitigd_blocked_by_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v, 
     return NGX_OK;
 }
 
+/* data: 0 the request URI, 1 the query. Changeable, so set-misc's set_unescape_uri may set them. */
+static ngx_int_t
+mitigd_decoded_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  out;
+
+    if (mitigd_unescape(r->pool, data == 0 ? &r->unparsed_uri : &r->args, &out) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    v->len = out.len;
+    v->data = out.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
 static ngx_int_t
 mitigd_preconfiguration(ngx_conf_t *cf)
 {
+    static ngx_str_t      decoded[] = { ngx_string("mitigd_request_uri_decoded"), ngx_string("mitigd_args_decoded") };
     ngx_str_t             name = ngx_string("mitigd_blocked_by");
     ngx_http_variable_t  *var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
+    ngx_uint_t            i;
 
+    for (i = 0; i < 256; i++) {
+        mitigd_fold[i] = ngx_tolower((u_char) i);
+    }
     if (var == NULL) {
         return NGX_ERROR;
     }
     var->get_handler = mitigd_blocked_by_variable;
+    for (i = 0; i < 2; i++) {
+        var = ngx_http_add_variable(cf, &decoded[i], NGX_HTTP_VAR_CHANGEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+        var->get_handler = mitigd_decoded_variable;
+        var->data = i;
+    }
     return NGX_OK;
 }
 

@@ -134,6 +134,13 @@ Inventory parse_or_throw(const std::string& file, const json::value& doc) {
     w.validate = read_argv(wr, "validate", base);
     w.reload = read_argv(wr, "reload", base);
     w.probe_url = wr.string("probe_url", 256);
+    if (auto engine = wr.optional_string("rules_engine", 16)) {
+      if (*engine == "module" && w.kind == WebServerKind::nginx) {
+        w.rules_engine = RulesEngine::module;
+      } else if (*engine != "config") {
+        wr.fail("rules_engine", w.kind == WebServerKind::nginx ? "\"config\" or \"module\"" : "\"config\" (Apache)");
+      }
+    }
     if (!w.probe_url.starts_with("http://")) wr.fail("probe_url", "an http:// URL of the local listener");
     wr.finish();
     inv.web_server = std::move(w);

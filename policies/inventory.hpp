@@ -29,6 +29,11 @@ struct Product {
 enum class WebServerKind { nginx, apache };
 const char* to_string(WebServerKind kind);
 
+// How nginx evaluates request rules: `config`, plain directives (one `if` per condition, needs
+// set-misc for decoding); `module`, mitigd's nginx module (mitigd_rule directives, a literal
+// prefilter so that 100 rules cost a benign request about one pass over each input).
+enum class RulesEngine { config, module };
+
 struct WebServer {
   WebServerKind kind = WebServerKind::nginx;
   std::string http_include_dir;    // nginx: included in the http block (maps); apache: server config
@@ -36,6 +41,7 @@ struct WebServer {
   std::vector<std::string> validate;  // argv, e.g. nginx -t -c ...
   std::vector<std::string> reload;    // argv
   std::string probe_url;              // loopback URL of the listener, http://127.0.0.1:8080
+  RulesEngine rules_engine = RulesEngine::config;
 };
 
 struct VirtualDirectory {

@@ -235,7 +235,7 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   if (adds && !has_prelude) {
     std::string first = random_token();
     FileSet prelude;
-    for (const RenderedFile& f : render_prelude(server_.kind, first)) prelude[{f.context, f.name}] = f.text;
+    for (const RenderedFile& f : render_prelude(server_.kind, first, server_.rules_engine)) prelude[{f.context, f.name}] = f.text;
     FileSet remove_prelude;
     for (const auto& kv : prelude) remove_prelude[kv.first] = std::nullopt;
     if (auto r = swap_in(prelude, remove_prelude, first, ""); !r) return r.error();
@@ -256,7 +256,7 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
   // Every transaction gets a new generation, so its reload can be told apart from the last one.
   std::string generation = random_token();
   std::string old_generation;
-  for (const RenderedFile& f : render_prelude(server_.kind, generation)) {
+  for (const RenderedFile& f : render_prelude(server_.kind, generation, server_.rules_engine)) {
     FileKey key{f.context, f.name};
     if (owned.contains(key)) old_generation = generation_of(owned[key]);
     if (any_mitigation) changes[key] = f.text;

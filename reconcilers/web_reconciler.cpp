@@ -7,9 +7,30 @@
 namespace mitigd {
 namespace json = boost::json;
 
+// Whether the files on disk are what this mitigd writes for these actions today. They are not after
+// the inventory switched rules_engine, or after an upgrade changed the compiler's output.
+bool WebRulesReconciler::rendered_as_today(const Manifest& m, const std::set<std::size_t>& actions,
+                                           const std::map<web::FileKey, std::string>& owned) const {
+  std::vector<std::size_t> web_actions;
+  for (std::size_t i : actions) {
+    if (i < m.actions.size() && handles(m.actions[i].kind)) web_actions.push_back(i);
+  }
+  auto files = web::render(driver_.kind(), m, web_actions, inventory_);
+  if (!files) return true;  // nothing to compare with; put() reports the error if it comes to that
+  for (const auto& f : *files) {
+    auto it = owned.find({f.context, f.name});
+    if (it == owned.end() || it->second != f.text) return false;
+  }
+  return true;
+}
+
 void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
-                                 const std::map<std::string, const Manifest*>&, ObservedState& out) {
+                                 const std::map<std::string, const Manifest*>& manifests, ObservedState& out) {
   auto owned = driver_.read_owned();
+  std::map<std::string, std::set<std::size_t>> recorded_actions;
+  for (const auto& r : rows) {
+    if (r.resource.starts_with("web:")) recorded_actions[r.mitigation_id].insert(r.action_index);
+  }
   // An interrupted change: the files on disk may not be what the server runs. Everything we own
   // is suspect until recover() has rolled it back.
   bool interrupted = driver_.has_pending_journal();
@@ -30,6 +51,11 @@ void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
       } else if (marker->revision != r.revision) {
         obs.state = ObservedAction::State::drifted;
         obs.detail = "rule file holds revision " + std::to_string(marker->revision);
+      } else if (auto m = manifests.find(r.mitigation_id);
+                 m != manifests.end() && m->second->revision == r.revision &&
+                 !rendered_as_today(*m->second, recorded_actions[r.mitigation_id], owned)) {
+        obs.state = ObservedAction::State::drifted;
+        obs.detail = "rule file " + it->first.second + " was rendered for another rules engine or mitigd version";
       } else {
         obs.state = ObservedAction::State::in_force;
       }

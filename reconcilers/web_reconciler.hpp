@@ -5,6 +5,8 @@
 #include "reconcilers/reconciler.hpp"
 #include "reconcilers/web_driver.hpp"
 
+#include <set>
+
 namespace mitigd {
 
 class WebRulesReconciler final : public Reconciler {
@@ -25,6 +27,8 @@ class WebRulesReconciler final : public Reconciler {
 
  private:
   Result<void> remove_files(const std::string& id);
+  bool rendered_as_today(const Manifest& m, const std::set<std::size_t>& actions,
+                         const std::map<web::FileKey, std::string>& owned) const;
   web::ConfigDirDriver& driver_;
   const Inventory& inventory_;
   std::map<std::string, web::FileSet> last_undo_;

@@ -1,5 +1,7 @@
 #include "reconcilers/web_rules.hpp"
 
+#include "policies/pattern_literals.hpp"
+
 #include <botan/hash.h>
 #include <botan/hex.h>
 
@@ -157,6 +159,54 @@ void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::
   server << "if (" << flag << " = \"" << expected << "\") { return " << status_of(rule.respond) << "; }\n";
 }
 
+// The module's input token: the same inputs, and the same values, as the config path reads.
+std::string module_input(const Condition& cond) {
+  switch (cond.input.kind) {
+    case InputKind::request_uri: return "request_uri";
+    case InputKind::path: return "path";
+    case InputKind::query: return "query";
+    case InputKind::method: return "method";
+    case InputKind::cookie: return "cookie";
+    case InputKind::header: return "header:" + cond.input.name;
+    case InputKind::cookie_named: return "cookie:" + cond.input.name;
+  }
+  return "request_uri";
+}
+
+// The condition whose literals gate the rule: the most selective set among conditions that are
+// not negated. Literals shorter than 3 bytes occur by chance too often to be worth a gate.
+std::optional<std::pair<std::size_t, std::vector<std::string>>> rule_gate(const RewriteRule& rule) {
+  std::optional<std::pair<std::size_t, std::vector<std::string>>> best;
+  for (std::size_t c = 0; c < rule.when.size(); ++c) {
+    if (rule.when[c].negate) continue;
+    auto literals = required_literals(rule.when[c].pattern.source());
+    if (!literals || shortest_length(*literals) < 3) continue;
+    if (!best || shortest_length(*literals) > shortest_length(best->second)) best.emplace(c, std::move(*literals));
+  }
+  return best;
+}
+
+// One mitigd_rule directive. Literals go in as hex: they may hold any byte (\xHH in a pattern).
+void render_module_rule(std::ostringstream& server, const Manifest& m, std::size_t index, const Action& a,
+                        const RewriteRule& rule) {
+  auto gate = rule_gate(rule);
+  server << "mitigd_rule " << nginx_quote(m.id + "#" + std::to_string(index)) << " " << status_of(rule.respond);
+  if (a.scope) server << "\n    scope " << nginx_quote(scope_regex(*a.scope));
+  for (std::size_t c = 0; c < rule.when.size(); ++c) {
+    const Condition& cond = rule.when[c];
+    server << "\n    when " << nginx_quote(module_input(cond)) << " " << (cond.decode ? "decoded" : "raw") << " "
+           << nginx_match_op(cond) << " " << nginx_quote(cond.pattern.effective());
+    if (gate && gate->first == c) {
+      server << " literals ";
+      for (std::size_t l = 0; l < gate->second.size(); ++l) {
+        const std::string& text = gate->second[l];
+        server << (l ? "," : "") << Botan::hex_encode(reinterpret_cast<const uint8_t*>(text.data()), text.size(), false);
+      }
+    }
+  }
+  server << ";\n";
+}
+
 void render_nginx_header(std::ostringstream& http, std::ostringstream& server, const std::string& vid,
                          std::size_t index, const Action& a, const ResponseHeaderEdit& edit) {
   std::string base = vid + "_" + std::to_string(index);
@@ -193,13 +243,15 @@ Result<std::vector<RenderedFile>> render_nginx(const Manifest& m, const std::vec
   std::ostringstream http, server;
   std::string vid = var_id(m.id);
   bool has_http = false;
+  bool module = inv.web_server && inv.web_server->rules_engine == RulesEngine::module;
   for (std::size_t index : actions) {
     const Action& a = m.actions.at(index);
     if (!is_web_action(a.kind)) continue;
     server << "# action " << index << " \"" << a.name << "\" (" << to_string(a.kind) << ")\n";
     switch (a.kind) {
       case ActionKind::rewrite_rule:
-        render_nginx_rule(server, vid, index, a, std::get<RewriteRule>(a.detail));
+        if (module) render_module_rule(server, m, index, a, std::get<RewriteRule>(a.detail));
+        else render_nginx_rule(server, vid, index, a, std::get<RewriteRule>(a.detail));
         break;
       case ActionKind::response_header:
         http << "# action " << index << " \"" << a.name << "\" (response_header)\n";
@@ -359,14 +411,16 @@ std::string generation_of(const std::string& text) {
   return text.substr(start, text.find('\n', start) - start);
 }
 
-std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string& generation) {
+std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string& generation, RulesEngine engine) {
   // The token is hex from our own random source, never from a manifest.
   if (server == WebServerKind::nginx) {
     std::string body =
-        "# generation " + generation + "\n"
-        "# Decoded once, for every rule with \"decode\": true (set-misc's set_unescape_uri).\n"
-        "set_unescape_uri $mitigd_request_uri_decoded $request_uri;\n"
-        "set_unescape_uri $mitigd_args_decoded $args;\n"
+        "# generation " + generation + "\n" +
+        (engine == RulesEngine::module
+             ? std::string("# Rules: mitigd_rule directives of ngx_http_mitigd_module, which decodes by itself.\n")
+             : std::string("# Decoded once, for every rule with \"decode\": true (set-misc's set_unescape_uri).\n"
+                           "set_unescape_uri $mitigd_request_uri_decoded $request_uri;\n"
+                           "set_unescape_uri $mitigd_args_decoded $args;\n")) +
         "# Answers only over loopback: tells mitigd that this configuration is the one serving.\n"
         "location = " + generation_path(generation) + " { allow 127.0.0.0/8; allow ::1; deny all; return 204; }\n";
     return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};

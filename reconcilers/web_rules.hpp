@@ -30,7 +30,8 @@ Result<std::vector<RenderedFile>> render(WebServerKind server, const Manifest& m
 // apache: the unescape map). Present while any mitigation file is.
 // `generation` is a random token: the prelude answers 204 to a loopback request for
 // /.well-known/mitigd/generation/<token>, which tells the driver that the config holding it serves.
-std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string& generation);
+std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string& generation,
+                                         RulesEngine engine = RulesEngine::config);
 std::string generation_path(const std::string& generation);
 // The token of a prelude's text; empty when there is none.
 std::string generation_of(const std::string& prelude_text);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ clang pkg-config dpkg-dev
   libboost-json1.81-dev libbotan-2-dev libsqlitecpp-dev catch2 libsystemd-dev libssl-dev libpcre2-dev
-  nginx-light libnginx-mod-http-set-misc apache2 curl python3 wrk openssl
+  nginx-light nginx-dev libnginx-mod-http-set-misc apache2 curl python3 wrk openssl
   systemd-container debootstrap
 )
 # Node.js and npm run the independent TUF implementation (tuf-js) of the interop tests.

@@ -1,6 +1,8 @@
 # Shared by the demo and the shell integration tests: an Exchange-like app behind a private nginx
 # on loopback, for a copy of examples/ in $work. Sets site_port and appends to the pids array.
 # Usage: start_site "$work" "$repo_root"
+# The nginx loads mitigd's module (examples/server/inventory.json has "rules_engine": "module"):
+# $MITIGD_NGINX_MODULE, by default the one scripts/build.sh writes.
 # new_workdir NAME [--examples]: a scratch directory in $work, removed on exit once every pid in
 # $pids is stopped; with --examples it starts as a copy of examples/ (without its var/).
 # Needs $root, the repository. A script with more to clean up keeps its own trap.
@@ -18,6 +20,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_site() {
   local work="$1" root="$2" app_port prefix
+  local module="${MITIGD_NGINX_MODULE:-$root/build/nginx_module/ngx_http_mitigd_module.so}"
+  [ -f "$module" ] || { echo "start_site: $module is missing (scripts/build.sh builds it; it needs nginx-dev)" >&2; return 1; }
   app_port="$(free_port)"
   site_port="$(free_port)"
   sed -i "s#http://127.0.0.1:18080#http://127.0.0.1:$site_port#" "$work/server/inventory.json"
@@ -27,6 +31,7 @@ start_site() {
   cat > "$prefix/conf/nginx.conf" <<NGINX
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_set_misc_module.so;
+load_module $module;
 pid $prefix/nginx.pid;
 pcre_jit on;
 worker_processes 1;

@@ -16,6 +16,7 @@ struct WebTarget {
   std::string kind;  // nginx | apache
   std::string http_dir, server_dir, url;
   std::vector<std::string> validate, reload;
+  std::string rules_engine;  // nginx: "config" or "module"; empty: the default
 };
 
 class Deployment {
@@ -32,6 +33,7 @@ class Deployment {
     set_version(version);
     boost::json::object ws{{"kind", web.kind}, {"server_include_dir", web.server_dir}, {"probe_url", web.url}};
     if (!web.http_dir.empty()) ws["http_include_dir"] = web.http_dir;
+    if (!web.rules_engine.empty()) ws["rules_engine"] = web.rules_engine;
     boost::json::array validate, reload;
     for (const auto& a : web.validate) validate.push_back(boost::json::string(a));
     for (const auto& a : web.reload) reload.push_back(boost::json::string(a));
@@ -81,11 +83,11 @@ class Deployment {
   std::unique_ptr<state::Store> store_;
 };
 
-inline WebTarget target_of(const PrivateNginx& n) {
-  return {"nginx", n.http_dir(), n.server_dir(), n.url(), n.validate_command(), n.reload_command()};
+inline WebTarget target_of(const PrivateNginx& n, const std::string& rules_engine = "") {
+  return {"nginx", n.http_dir(), n.server_dir(), n.url(), n.validate_command(), n.reload_command(), rules_engine};
 }
 inline WebTarget target_of(const PrivateApache& a) {
-  return {"apache", "", a.server_dir(), a.url(), a.validate_command(), a.reload_command()};
+  return {"apache", "", a.server_dir(), a.url(), a.validate_command(), a.reload_command(), ""};
 }
 
 // Exploit requests of the example mitigations, raw, encoded, mixed-case and reordered.

@@ -20,9 +20,13 @@ std::size_t files_in(const std::string& dir) {
 
 TEST_CASE("NginxRules: exploits reach the app before, are dropped after apply, and pass again after revert",
           "[integration][nginx]") {
+  // Both rules engines: plain directives, and mitigd's module with its literal prefilter.
+  std::string engine = GENERATE(as<std::string>{}, "config", "module");
+  INFO("rules_engine " << engine);
+  if (engine == "module") REQUIRE(fs::exists(MITIGD_NGINX_MODULE_SO));
   UpstreamApp app;
   PrivateNginx nginx(app.port());
-  Deployment d(target_of(nginx), {"M1", "PL1", "M2", "ECP1"}, kVulnerable);
+  Deployment d(target_of(nginx, engine), {"M1", "PL1", "M2", "ECP1"}, kVulnerable);
 
   for (const Req& r : exploit_requests()) {
     INFO("before apply: " << r.method << " " << r.target);

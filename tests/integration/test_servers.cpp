@@ -102,6 +102,8 @@ PrivateNginx::PrivateNginx(int upstream_port, bool with_set_misc) : prefix_(make
     conf << "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
             "load_module /usr/lib/nginx/modules/ngx_http_set_misc_module.so;\n";
   }
+  // mitigd's module is inert without mitigd_rule directives; loaded so either engine can be used.
+  if (fs::exists(MITIGD_NGINX_MODULE_SO)) conf << "load_module " << MITIGD_NGINX_MODULE_SO << ";\n";
   conf << "pid " << prefix_ << "/nginx.pid;\n"
        << "worker_processes 1;\npcre_jit on;\nerror_log " << prefix_ << "/logs/error.log;\n"
        << "events { worker_connections 512; }\n"
