@@ -8,7 +8,8 @@ trap 'rm -rf "$work"' EXIT
 (cd "$build" && cpack -G DEB -B "$work/out" >/dev/null)
 deb="$(ls "$work"/out/mitigd_*.deb)"
 dpkg-deb --contents "$deb" > "$work/contents"
-for f in ./usr/bin/mitigd ./usr/bin/mitigctl ./usr/lib/systemd/system/mitigd.service ./etc/mitigd/mitigd.json; do
+for f in ./usr/bin/mitigd ./usr/bin/mitigctl ./usr/lib/systemd/system/mitigd.service ./etc/mitigd/mitigd.json \
+         ./usr/lib/nginx/modules/ngx_http_mitigd_module.so ./usr/share/nginx/modules-available/mod-http-mitigd.conf; do
   grep -q " $f\$" "$work/contents" || grep -q " ${f/usr\/lib/lib}\$" "$work/contents" || { echo "FAIL: $f missing from the package"; cat "$work/contents"; exit 1; }
 done
 dpkg-deb --field "$deb" Depends | grep -q libbotan || { echo "FAIL: no shlib Depends"; exit 1; }
