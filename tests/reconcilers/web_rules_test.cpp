@@ -46,3 +46,46 @@ TEST_CASE("ApacheRules: the raw request target comes from THE_REQUEST, decoded b
   CHECK(text.find("RewriteCond ${mitigd_unescape:%1} \"(?s)^(?:(?=.*autodiscover)(?=.*powershell))\" [NC]") != std::string::npos);
   CHECK(text.find("[F,L,E=nokeepalive:1]") != std::string::npos);
 }
+
+TEST_CASE("NginxRules, module engine: one mitigd_rule per rule, with its literal gate in hex", "[reconcilers][nginx]") {
+  Inventory inv;
+  inv.web_server.emplace();
+  inv.web_server->rules_engine = RulesEngine::module;
+  auto files = web::render(WebServerKind::nginx, example("M1"), {0}, inv);
+  REQUIRE(files.has_value());
+  const std::string& text = (*files)[0].text;
+  // "autodiscover" in hex: the gate; the pattern is the one the config engine uses.
+  CHECK(text.find("mitigd_rule \"M1#0\" 444\n    when \"request_uri\" decoded ~* "
+                  "\"(?s)^(?:(?=.*autodiscover)(?=.*powershell))\" literals 6175746f646973636f766572;\n") !=
+        std::string::npos);
+  CHECK(text.find("if (") == std::string::npos);
+  // The prelude leaves decoding to the module (no set-misc needed).
+  auto prelude = web::render_prelude(WebServerKind::nginx, "00112233", RulesEngine::module);
+  CHECK(prelude[0].text.find("set_unescape_uri") == std::string::npos);
+}
+
+TEST_CASE("NginxRules, module engine: scope, several conditions, a negated one, bytes written as \\xHH",
+          "[reconcilers][nginx][security]") {
+  auto m = parse_manifest("t.json", R"({"schema": 1, "id": "T1", "revision": 3, "title": "t",
+    "applies_to": {"product": "exchange", "fixed_in": "15.2.1"},
+    "actions": [{"kind": "rewrite_rule", "name": "r", "scope": "/ecp/",
+      "when": [{"input": "header:User-Agent", "pattern": "^curl/"},
+               {"input": "query", "decode": true, "pattern": "\\x22;}evil\\x0a"},
+               {"input": "method", "pattern": "^GET$", "negate": true}],
+      "respond": "deny"}]})");
+  REQUIRE(m.has_value());
+  Inventory inv;
+  inv.web_server.emplace();
+  inv.web_server->rules_engine = RulesEngine::module;
+  auto files = web::render(WebServerKind::nginx, *m, {0}, inv);
+  REQUIRE(files.has_value());
+  const std::string& text = (*files)[0].text;
+  INFO(text);
+  CHECK(text.find("mitigd_rule \"T1#0\" 403\n    scope \"^/ecp(?:/|$)\"\n") != std::string::npos);
+  CHECK(text.find("    when \"header:user-agent\" raw ~* \"(?s)(?:^curl/)\"\n") != std::string::npos);
+  // The gate is the most selective set: the query's bytes "\";}evil\n", as hex, so that nothing
+  // from the manifest reaches the config unquoted.
+  CHECK(text.find("    when \"query\" decoded ~* \"(?s)(?:\\\\x22;}evil\\\\x0a)\" literals 223b7d6576696c0a\n") !=
+        std::string::npos);
+  CHECK(text.find("    when \"method\" raw !~* \"(?s)(?:^GET$)\";\n") != std::string::npos);
+}
