@@ -171,7 +171,9 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
   // only then tells the old ones to stop accepting: for that long both generations answer. The
   // old generation's absence only counts once that window is over. Apache's graceful restart
   // has no such window.
-  const auto overlap = server_.kind == WebServerKind::nginx ? 130ms : 0ms;
+  // 15 ms of margin past the 100: the master's SIGQUIT and the old workers closing their listening
+  // sockets; the old generation's absence is then still checked three times.
+  const auto overlap = server_.kind == WebServerKind::nginx ? 115ms : 0ms;
   const auto reloaded = std::chrono::steady_clock::now();
   auto end = reloaded + 10s;
   std::optional<std::chrono::steady_clock::time_point> new_seen;
@@ -196,7 +198,7 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
     if (std::chrono::steady_clock::now() >= end) {
       return make_error(Errc::timeout, "the reload did not take effect within 10 s (" + server_.probe_url + ": " + seen + ")");
     }
-    std::this_thread::sleep_for(ok ? 2ms : 5ms);
+    std::this_thread::sleep_for(2ms);
   }
   return {};
 }
