@@ -582,64 +582,67 @@ mitigd_unescape(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
     return NGX_OK;
 }
 
+/* The next request header named `name` after the cursor (NULL part: from the start), or NULL. */
+static ngx_table_elt_t *
+mitigd_next_header(ngx_http_request_t *r, ngx_list_part_t **part, ngx_uint_t *i, ngx_str_t *name)
+{
+    ngx_table_elt_t  *h;
+
+    if (*part == NULL) {
+        *part = &r->headers_in.headers.part;
+        *i = 0;
+    } else {
+        (*i)++;
+    }
+    for (;; (*i)++) {
+        if (*i >= (*part)->nelts) {
+            if ((*part)->next == NULL) {
+                return NULL;
+            }
+            *part = (*part)->next;
+            *i = 0;
+            if ((*part)->nelts == 0) {
+                continue;
+            }
+        }
+        h = (ngx_table_elt_t *) (*part)->elts + *i;
+        if (h->key.len == name->len && ngx_strncasecmp(h->key.data, name->data, name->len) == 0) {
+            return h;
+        }
+    }
+}
+
 /* All Cookie headers joined with "; ", as $http_cookie in nginx 1.22. */
 static ngx_int_t
 mitigd_cookies(ngx_http_request_t *r, ngx_str_t *out)
 {
-    ngx_list_part_t  *part = &r->headers_in.headers.part;
-    ngx_table_elt_t  *h = part->elts;
-    ngx_uint_t        i;
-    size_t            len = 0;
-    u_char           *p;
-    ngx_table_elt_t  *only = NULL;
-    ngx_uint_t        count = 0;
+    static ngx_str_t   cookie = ngx_string("cookie");
+    ngx_list_part_t   *part = NULL;
+    ngx_table_elt_t   *h, *first = NULL;
+    ngx_uint_t         i, count = 0;
+    size_t             len = 0;
+    u_char            *p;
 
-    for (i = 0; ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-        if (h[i].key.len == 6 && ngx_strncasecmp(h[i].key.data, (u_char *) "cookie", 6) == 0) {
-            len += (count ? 2 : 0) + h[i].value.len;
-            only = &h[i];
-            count++;
-        }
+    while ((h = mitigd_next_header(r, &part, &i, &cookie)) != NULL) {
+        len += (count ? 2 : 0) + h->value.len;
+        first = count ? first : h;
+        count++;
     }
-    if (count == 1) {
-        *out = only->value;  /* the usual case: one Cookie header, no copy */
-        return NGX_OK;
-    }
-    out->len = 0;
-    if (len == 0) {
-        out->data = (u_char *) "";
+    if (count <= 1) {
+        *out = count ? first->value : (ngx_str_t) ngx_string("");  /* the usual case: no copy */
         return NGX_OK;
     }
     p = out->data = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-    for (i = 0; ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    part = NULL;
+    while ((h = mitigd_next_header(r, &part, &i, &cookie)) != NULL) {
+        if (p != out->data) {
+            *p++ = ';';
+            *p++ = ' ';
         }
-        if (h[i].key.len == 6 && ngx_strncasecmp(h[i].key.data, (u_char *) "cookie", 6) == 0) {
-            if (p != out->data) {
-                *p++ = ';';
-                *p++ = ' ';
-            }
-            p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
-        }
+        p = ngx_cpymem(p, h->value.data, h->value.len);
     }
     out->len = (size_t) (p - out->data);
     return NGX_OK;
@@ -649,26 +652,16 @@ mitigd_cookies(ngx_http_request_t *r, ngx_str_t *out)
 static void
 mitigd_header(ngx_http_request_t *r, ngx_str_t *name, ngx_str_t *out)
 {
-    ngx_list_part_t  *part = &r->headers_in.headers.part;
-    ngx_table_elt_t  *h = part->elts;
+    ngx_list_part_t  *part = NULL;
     ngx_uint_t        i;
+    ngx_table_elt_t  *h = mitigd_next_header(r, &part, &i, name);
 
-    for (i = 0; ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-        if (h[i].key.len == name->len && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0) {
-            *out = h[i].value;
-            return;
-        }
+    if (h != NULL) {
+        *out = h->value;
+    } else {
+        out->len = 0;
+        out->data = (u_char *) "";
     }
-    out->len = 0;
-    out->data = (u_char *) "";
 }
 
 /* The first cookie of that name (case-insensitive), its value up to ';'. */
