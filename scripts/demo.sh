@@ -87,6 +87,9 @@ log_lines=$(wc -l < "$work/daemon.log")
 say "Traffic with the mitigations in force"
 traffic
 
+say "The rule nginx runs for M1.1: var/nginx/mitigd/server/mitigd-M1.conf (rules_engine \"module\": mitigd's nginx module, literal prefilter)"
+sed 's/^/  /' "$work/var/nginx/mitigd/server/mitigd-M1.conf"
+
 say "The vendor publishes M2.1 (OWA CSP) to the signed feed: mitigctl feed add + publish; the next poll applies it"
 "$mitigctl" feed add feed/repo "$work/manifests/M2.json" >/dev/null
 published=$(date +%s%N)
