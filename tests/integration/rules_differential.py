@@ -23,4 +23,17 @@ requests += [{"request": {"method": "GET", "target": "/owa/auth/x.js", "headers"
              for c in cookies]
 requests += [{"request": {"method": m, "target": t}, "expect": "blocked"}
              for m in ["GET", "POST"] for t in ["/ecp/", "/ECP/default.aspx", "/ecp", "/ecpx/", "/%65cp/", "/owa/../ecp/"]]
+# T1 (rules_differential_T1.json): scope, two conditions, a negated one, a decoded query.
+for method in ["POST", "GET", "PUT"]:
+    for target in ["/owa/x", "/OWA/", "/owa", "/owax/", "/ecp/x", "/owa/%2e%2e/ecp/", "/%6Fwa/x"]:
+        for agent in ["curl/7.88", "Curl/8", "xcurl/7", "curl/x", "Mozilla/5.0"]:
+            requests.append({"request": {"method": method, "target": target, "headers": {"User-Agent": agent}},
+                             "expect": "blocked"})
+for query in ["redirect=https://evil", "a=1&redirect=http://x", "redirect=https%3A%2F%2Fevil", "xredirect=http://e",
+              "redirect=ftp://e", "REDIRECT=HTTPS://E", "redirect=https:/evil", "a=1&redirect%3Dhttp://x"]:
+    for referer in [None, "https://mail.example.com/owa/", "https://mail.example.com.evil/", "HTTPS://MAIL.EXAMPLE.COM/"]:
+        request = {"method": "GET", "target": "/owa/?" + query}
+        if referer:
+            request["headers"] = {"Referer": referer}
+        requests.append({"request": request, "expect": "blocked"})
 json.dump({"requests": requests}, open(sys.argv[1], "w"), indent=1)
