@@ -21,7 +21,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#define MITIGD_MAX_SUBJECTS 32
+#define MITIGD_MAX_SUBJECTS 64
 #define MITIGD_MAX_RULES 8192
 
 typedef enum {
