@@ -34,37 +34,44 @@ void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
   // An interrupted change: the files on disk may not be what the server runs. Everything we own
   // is suspect until recover() has rolled it back.
   bool interrupted = driver_.has_pending_journal();
-  std::set<std::string> known;
-  for (const auto& r : rows) {
-    if (!r.resource.starts_with("web:")) continue;
-    known.insert(r.mitigation_id);
+  // One mitigation's file answers for all its actions: hashed and re-rendered once, not per row.
+  std::map<std::pair<std::string, std::int64_t>, ObservedAction> by_file;
+  auto observe_file = [&](const state::LedgerRecord& r) {
     ObservedAction obs;
     auto it = owned.find({web::Context::server, web::file_name_for(r.mitigation_id)});
     if (it == owned.end()) {
       obs.state = ObservedAction::State::absent;
       obs.detail = "rule file " + web::file_name_for(r.mitigation_id) + " is missing";
-    } else {
-      auto marker = web::read_marker(it->second);
-      if (!marker->body_matches) {
-        obs.state = ObservedAction::State::drifted;
-        obs.detail = "rule file " + it->first.second + " was edited by hand";
-      } else if (marker->revision != r.revision) {
-        obs.state = ObservedAction::State::drifted;
-        obs.detail = "rule file holds revision " + std::to_string(marker->revision);
-      } else if (auto m = manifests.find(r.mitigation_id);
-                 m != manifests.end() && m->second->revision == r.revision &&
-                 !rendered_as_today(*m->second, recorded_actions[r.mitigation_id], owned)) {
-        obs.state = ObservedAction::State::drifted;
-        obs.detail = "rule file " + it->first.second + " was rendered for another rules engine or mitigd version";
-      } else {
-        obs.state = ObservedAction::State::in_force;
-      }
+      return obs;
     }
-    if (interrupted && obs.state == ObservedAction::State::in_force) {
+    auto marker = web::read_marker(it->second);
+    auto m = manifests.find(r.mitigation_id);
+    if (!marker->body_matches) {
+      obs.state = ObservedAction::State::drifted;
+      obs.detail = "rule file " + it->first.second + " was edited by hand";
+    } else if (marker->revision != r.revision) {
+      obs.state = ObservedAction::State::drifted;
+      obs.detail = "rule file holds revision " + std::to_string(marker->revision);
+    } else if (m != manifests.end() && m->second->revision == r.revision &&
+               !rendered_as_today(*m->second, recorded_actions[r.mitigation_id], owned)) {
+      obs.state = ObservedAction::State::drifted;
+      obs.detail = "rule file " + it->first.second + " was rendered for another rules engine or mitigd version";
+    } else if (interrupted) {
       obs.state = ObservedAction::State::drifted;
       obs.detail = "an interrupted change of the web server config is rolled back first";
+    } else {
+      obs.state = ObservedAction::State::in_force;
     }
-    merge_observed(out, r.mitigation_id, r.action_index, obs);
+    return obs;
+  };
+  std::set<std::string> known;
+  for (const auto& r : rows) {
+    if (!r.resource.starts_with("web:")) continue;
+    known.insert(r.mitigation_id);
+    auto key = std::make_pair(r.mitigation_id, r.revision);
+    auto found = by_file.find(key);
+    if (found == by_file.end()) found = by_file.emplace(key, observe_file(r)).first;
+    merge_observed(out, r.mitigation_id, r.action_index, found->second);
   }
   for (const auto& [key, text] : owned) {
     auto marker = web::read_marker(text);
