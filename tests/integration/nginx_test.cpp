@@ -1,6 +1,7 @@
 #include "tests/integration/deployment.hpp"
 
 #include <filesystem>
+#include <fstream>
 
 using namespace mitigd;
 using namespace mitigd::testing;
@@ -38,6 +39,13 @@ TEST_CASE("NginxRules: exploits reach the app before, are dropped after apply, a
   ApplyOutcome applied = d.converge();
   CHECK(applied.applied == 4);
   CHECK(applied.failed == 0);
+  {
+    // The engine asked for is the one nginx runs: mitigd_rule directives, or plain `if`s.
+    std::ifstream in(nginx.server_dir() + "/mitigd-M1.conf");
+    std::string m1((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK((m1.find("mitigd_rule \"M1#0\"") != std::string::npos) == (engine == "module"));
+    CHECK((m1.find("if ($mitigd_request_uri_decoded") != std::string::npos) == (engine == "config"));
+  }
 
   for (const Req& r : exploit_requests()) {
     INFO("after apply: " << r.method << " " << r.target);
