@@ -3,11 +3,9 @@
 # validate, and one clear message with exit 1 for each kind of bad input.
 set -uo pipefail
 MITIGCTL="$1"
-SRC="$(cd "$(dirname "$0")/../.." && pwd)"
-work="$(mktemp -d /tmp/mitigd-cli-XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-cp -r "$SRC/examples/." "$work/"
-rm -rf "$work/var"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$root/scripts/lib/site.sh"   # new_workdir
+new_workdir cli --examples
 fails=0
 check() {  # check NAME CONDITION...
   local name="$1"; shift

@@ -3,11 +3,9 @@
 # commas, quotes and a newline.
 set -euo pipefail
 MITIGCTL="$1"
-SRC="$(cd "$(dirname "$0")/../.." && pwd)"
-work="$(mktemp -d /tmp/mitigd-csv-XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-cp -r "$SRC/examples/." "$work/"
-rm -rf "$work/var"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$root/scripts/lib/site.sh"   # new_workdir
+new_workdir csv --examples
 python3 - "$work/manifests/M2.json" <<'PY'
 import json, sys
 p = sys.argv[1]

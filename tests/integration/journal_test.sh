@@ -5,10 +5,8 @@
 set -uo pipefail
 MITIGCTL="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-work="$(mktemp -d /tmp/mitigd-journal-XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-cp -r "$root/examples/." "$work/"
-rm -rf "$work/var"
+source "$root/scripts/lib/site.sh"   # new_workdir
+new_workdir journal --examples
 export MITIGD_CONFIG="$work/mitigd.json" MITIGCTL ROOT="$root" WORK="$work"
 unshare -m true 2>/dev/null || { echo "SKIP: no private mount namespace here (unshare -m)"; exit 77; }
 unshare -m bash -c '
