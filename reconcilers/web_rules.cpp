@@ -1,6 +1,7 @@
 #include "reconcilers/web_rules.hpp"
 
 #include "policies/pattern_literals.hpp"
+#include "policies/request_semantics.hpp"
 
 #include <botan/hash.h>
 #include <botan/hex.h>
@@ -159,20 +160,6 @@ void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::
   server << "if (" << flag << " = \"" << expected << "\") { return " << status_of(rule.respond) << "; }\n";
 }
 
-// The module's input token: the same inputs, and the same values, as the config path reads.
-std::string module_input(const Condition& cond) {
-  switch (cond.input.kind) {
-    case InputKind::request_uri: return "request_uri";
-    case InputKind::path: return "path";
-    case InputKind::query: return "query";
-    case InputKind::method: return "method";
-    case InputKind::cookie: return "cookie";
-    case InputKind::header: return "header:" + cond.input.name;
-    case InputKind::cookie_named: return "cookie:" + cond.input.name;
-  }
-  return "request_uri";
-}
-
 // The condition whose literals gate the rule: the most selective set among conditions that are
 // not negated. Literals shorter than 3 bytes occur by chance too often to be worth a gate.
 std::optional<std::pair<std::size_t, std::vector<std::string>>> rule_gate(const RewriteRule& rule) {
@@ -194,7 +181,7 @@ void render_module_rule(std::ostringstream& server, const Manifest& m, std::size
   if (a.scope) server << "\n    scope " << nginx_quote(scope_regex(*a.scope));
   for (std::size_t c = 0; c < rule.when.size(); ++c) {
     const Condition& cond = rule.when[c];
-    server << "\n    when " << nginx_quote(module_input(cond)) << " " << (cond.decode ? "decoded" : "raw") << " "
+    server << "\n    when " << nginx_quote(to_string(cond.input)) << " " << (cond.decode ? "decoded" : "raw") << " "
            << nginx_match_op(cond) << " " << nginx_quote(cond.pattern.effective());
     if (gate && gate->first == c) {
       server << " literals ";
