@@ -425,6 +425,12 @@ class Daemon {
     if (r.unit_bus_changed) {
       if (!r.unit_watch_error.empty()) log_.log(LOG_WARNING, r.unit_watch_error);
       attach_unit_bus(r.unit_bus);
+      // The watch starts after this run changed the units: a change made in between (a unit
+      // started by hand right after we stopped it) sent no signal we could hear. Look once more.
+      if (unit_bus_ && !options_.once) {
+        pending_ = true;
+        pending_reasons_.insert("unit");
+      }
     }
     if (r.next_retry) arm_retry(*r.next_retry);
     // Answer control clients whose request this run satisfies.
