@@ -14,22 +14,35 @@
 namespace mitigd {
 namespace json = boost::json;
 
-Result<std::string> parse_control_request(const std::string& line) {
-  if (line.size() > 4096) return make_error(Errc::invalid_input, "request too long");
+Result<ControlRequest> parse_control_request(const std::string& line) {
+  if (line.size() > kMaxControlLine) return make_error(Errc::invalid_input, "request too long");
   boost::system::error_code ec;
   json::value v = json::parse(line, ec);
   if (ec || !v.is_object()) return make_error(Errc::invalid_input, "expected one JSON object per line");
-  const json::value* c = v.as_object().if_contains("command");
-  if (!c || !c->is_string()) return make_error(Errc::invalid_input, "command: expected \"reconcile\" or \"status\"");
-  std::string command(c->as_string());
-  if (command != "reconcile" && command != "status") {
-    return make_error(Errc::invalid_input, "command: expected \"reconcile\" or \"status\", got \"" + command + "\"");
+  const json::object& o = v.as_object();
+  const json::value* c = o.if_contains("command");
+  const char* expected = "command: expected \"reconcile\", \"status\" or \"retry\"";
+  if (!c || !c->is_string()) return make_error(Errc::invalid_input, expected);
+  ControlRequest r;
+  r.command = std::string(c->as_string());
+  if (r.command != "reconcile" && r.command != "status" && r.command != "retry") {
+    return make_error(Errc::invalid_input, std::string(expected) + ", got \"" + r.command + "\"");
   }
-  if (v.as_object().size() != 1) return make_error(Errc::invalid_input, "unknown fields in the request");
-  return command;
+  for (const auto& kv : o) {
+    if (kv.key() == "command") continue;
+    if (kv.key() != "ids" || r.command != "retry") return make_error(Errc::invalid_input, "unknown fields in the request");
+    if (!kv.value().is_array() || kv.value().as_array().size() > 1000) {
+      return make_error(Errc::invalid_input, "ids: expected a list of mitigation ids");
+    }
+    for (const auto& id : kv.value().as_array()) {
+      if (!id.is_string() || id.as_string().size() > 64) return make_error(Errc::invalid_input, "ids: expected mitigation ids");
+      r.ids.emplace_back(id.as_string());
+    }
+  }
+  return r;
 }
 
-Result<json::value> control_request(const std::string& socket_path, const std::string& command, int timeout_seconds) {
+Result<json::value> control_request(const std::string& socket_path, const ControlRequest& request, int timeout_seconds) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_error(Errc::io, std::string("socket: ") + std::strerror(errno));
   sockaddr_un addr{};
@@ -45,7 +58,13 @@ Result<json::value> control_request(const std::string& socket_path, const std::s
     return make_error(e == EACCES ? Errc::permission_denied : Errc::unavailable,
                       socket_path + ": the daemon is not reachable: " + std::strerror(e));
   }
-  std::string line = json::serialize(json::object{{"command", command}}) + "\n";
+  json::object o{{"command", request.command}};
+  if (request.command == "retry") {
+    json::array ids;
+    for (const auto& id : request.ids) ids.push_back(json::string(id));
+    o["ids"] = std::move(ids);
+  }
+  std::string line = json::serialize(o) + "\n";
   if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     ::close(fd);
     return make_error(Errc::io, socket_path + ": write failed");

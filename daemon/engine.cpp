@@ -1,6 +1,10 @@
 #include "daemon/engine.hpp"
 
+#include "policies/json_input.hpp"
 #include "reconcilers/installed_versions.hpp"
+#include "reconcilers/web_config_watch.hpp"
+
+#include <botan/hash.h>
 
 #include <botan/auto_rng.h>
 #include <botan/hex.h>
@@ -29,7 +33,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
     manifests = feed::load_feed(*config_.feed, *store, *fetcher_, refresh_feed, now, status, &feed_memo_);
     feed_status_ = status;
   } else {
-    manifests = feed::load_manifest_dir(config_.manifests_dir);
+    manifests = feed::load_manifest_dir(config_.manifests_dir, store);
   }
   if (!manifests) return manifests.error();
   inputs_ = Inputs{std::move(*inventory), std::move(*policy), std::move(*manifests)};
@@ -39,6 +43,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   if (inputs_->inventory.web_server) {
     web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_);
     web_driver_->set_checkpoint(checkpoint_);
+    web_driver_->set_self_writes(self_writes_);
     web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);
   }
   // Always present, so a ledger row for a unit can be undone even after the inventory dropped
@@ -79,9 +84,29 @@ std::vector<Decision> Engine::decide(state::Store& store, SysSeconds now) {
   if (feed_status_ && feed_status_->expired && feed_status_->expires) in.feed_expired_at = feed_status_->expires;
   for (const auto& r : store.ledger()) in.in_ledger[r.mitigation_id] = r.revision;
   for (const auto& f : store.failures()) {
-    in.failures[f.mitigation_id] = {f.revision, f.attempts, SysSeconds{std::chrono::seconds(f.retry_after)}, f.permanent, f.reason};
+    in.failures[f.mitigation_id] = {f.revision, f.attempts, SysSeconds{std::chrono::seconds(f.retry_after)},
+                                    f.permanent, f.reason, f.op, f.cause, f.inputs_digest};
   }
+  in.inputs_digest = inputs_digest();
+  in.invalid_manifests = inputs_->manifests.invalid;
   return evaluate_desired(in);
+}
+
+std::string Engine::inputs_digest() const {
+  auto hash = Botan::HashFunction::create_or_throw("SHA-256");
+  auto add = [&](std::string_view part) {
+    std::string len = std::to_string(part.size()) + ":";
+    hash->update(len);
+    hash->update(reinterpret_cast<const std::uint8_t*>(part.data()), part.size());
+  };
+  for (const auto& h : inputs_->manifests.sha256) add(h);
+  for (const auto& bad : inputs_->manifests.invalid) add(bad.source + "\n" + bad.error);
+  for (const std::string* file : {&inputs_->inventory.file, &inputs_->policy.org.file, &inputs_->policy.server.file}) {
+    auto text = json_input::read_file_capped(*file, 16 * 1024 * 1024);
+    add(text ? *text : std::string("(unreadable)"));
+  }
+  if (inputs_->inventory.web_server) add(web::view_config(*inputs_->inventory.web_server).fingerprint);
+  return Botan::hex_encode(hash->final(), false);
 }
 
 Plan Engine::plan(state::Store& store, SysSeconds now) {
@@ -94,7 +119,7 @@ Plan Engine::plan(state::Store& store, SysSeconds now) {
 ApplyOutcome Engine::apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor) {
   ApplyContext ctx{store, reconcilers(), inputs_->inventory, inputs_->inventory.web_server ? &prober_ : nullptr,
                    run_id, actor, [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); },
-                   std::chrono::milliseconds(1000), {403, 444}, checkpoint_};
+                   std::chrono::milliseconds(1000), {403, 444}, checkpoint_, inputs_digest()};
   if (units_) units_->set_checkpoint(checkpoint_);
   if (web_driver_) {
     web_driver_->set_checkpoint(checkpoint_);

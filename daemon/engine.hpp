@@ -37,11 +37,15 @@ class Engine {
   const Config& config() const { return config_; }
 
   std::vector<Decision> decide(state::Store& store, SysSeconds now);
+  // SHA-256 over every input: manifests (and refused ones), inventory, policy files, and the web
+  // server's own config files. A failure recorded under one digest is retried at once under another.
+  std::string inputs_digest() const;
   Plan plan(state::Store& store, SysSeconds now);
   ApplyOutcome apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor);
   std::map<std::string, const Manifest*> manifests_by_id() const;
   std::vector<Reconciler*> reconcilers();
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
+  void set_self_writes(web::SelfWrites* writes) { self_writes_ = writes; }
 
  private:
   Config config_;
@@ -54,6 +58,7 @@ class Engine {
   std::string systemd_bus_;
   std::unique_ptr<SystemdReconciler> units_;
   Checkpoint checkpoint_;
+  web::SelfWrites* self_writes_ = nullptr;
   std::unique_ptr<feed::Fetcher> fetcher_;
   std::optional<feed::FeedStatus> feed_status_;
   feed::FeedMemo feed_memo_;

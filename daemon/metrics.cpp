@@ -7,15 +7,18 @@ namespace mitigd {
 
 void Metrics::count_trigger(const std::string& trigger) { ++triggers_[trigger]; }
 
-void Metrics::record_reconcile(const std::string& result, double seconds, const std::map<std::string, int>& by_status,
-                               bool inputs_ok, long feed_last_success) {
-  ++reconciles_[result];
-  duration_sum_ += seconds;
-  last_duration_ = seconds;
+void Metrics::record_run(const RunReport& run) {
+  ++reconciles_[!run.error.empty() ? "error" : run.outcome.ok() ? "ok" : "failed"];
+  duration_sum_ += run.seconds;
+  last_duration_ = run.seconds;
   ++duration_count_;
-  if (!by_status.empty()) by_status_ = by_status;
-  inputs_ok_ = inputs_ok;
-  if (feed_last_success) feed_last_success_ = feed_last_success;
+  if (run.ran) {
+    by_state_ = run.by_state;
+    mitigations_ = run.mitigations;
+    have_states_ = true;
+  }
+  inputs_ok_ = run.inputs_ok;
+  if (run.feed_last_success) feed_last_success_ = run.feed_last_success;
   last_reconcile_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
@@ -24,6 +27,37 @@ void Metrics::record_feed(long expires, bool last_update_ok, bool expired) {
   feed_expires_ = expires;
   feed_update_ok_ = last_update_ok;
   feed_expired_ = expired;
+}
+
+// Counts by state, and one series per mitigation that is not in force: what alerts are written on
+// (mitigd_mitigation_not_in_force > 0 for 15 minutes). Ids are from the manifest's strict syntax.
+void Metrics::render_mitigations(std::ostream& o) const {
+  o << "# HELP mitigd_mitigations Mitigations of this server by state.\n# TYPE mitigd_mitigations gauge\n";
+  for (const char* s : {"applied", "pending", "failed", "waiting", "invalid", "blocked", "disabled", "not_applicable",
+                        "superseded", "expired", "withdrawn"}) {
+    auto it = by_state_.find(s);
+    o << "mitigd_mitigations{state=\"" << s << "\"} " << (it == by_state_.end() ? 0 : it->second) << "\n";
+  }
+  int not_in_force = 0;
+  for (const auto& m : mitigations_) not_in_force += m.not_in_force ? 1 : 0;
+  o << "# HELP mitigd_mitigations_not_in_force Applicable mitigations not in force (failed, waiting, pending, invalid) "
+       "and reverts that failed.\n# TYPE mitigd_mitigations_not_in_force gauge\n"
+    << "mitigd_mitigations_not_in_force " << (have_states_ ? not_in_force : 0) << "\n";
+  o << "# HELP mitigd_mitigation_not_in_force 1 for each mitigation that should hold and does not, by state and cause.\n"
+       "# TYPE mitigd_mitigation_not_in_force gauge\n";
+  for (const auto& m : mitigations_) {
+    if (!m.not_in_force) continue;
+    o << "mitigd_mitigation_not_in_force{id=\"" << m.id << "\",state=\"" << m.state << "\",cause=\""
+      << (m.cause.empty() ? "none" : m.cause) << "\"} 1\n";
+  }
+  o << "# HELP mitigd_mitigation_next_attempt_timestamp_seconds When a failed or waiting mitigation is tried again.\n"
+       "# TYPE mitigd_mitigation_next_attempt_timestamp_seconds gauge\n";
+  for (const auto& m : mitigations_) {
+    if (m.next_attempt) {
+      o << "mitigd_mitigation_next_attempt_timestamp_seconds{id=\"" << m.id << "\"} "
+        << m.next_attempt->time_since_epoch().count() << "\n";
+    }
+  }
 }
 
 std::string Metrics::render() const {
@@ -44,11 +78,7 @@ std::string Metrics::render() const {
     << "mitigd_last_reconcile_timestamp_seconds " << last_reconcile_ << "\n";
   o << "# HELP mitigd_triggers_total Reconcile requests by trigger.\n# TYPE mitigd_triggers_total counter\n";
   for (const auto& [t, n] : triggers_) o << "mitigd_triggers_total{trigger=\"" << t << "\"} " << n << "\n";
-  o << "# HELP mitigd_mitigations Mitigations of this server by status.\n# TYPE mitigd_mitigations gauge\n";
-  for (const char* s : {"applied", "pending", "blocked", "disabled", "not_applicable", "superseded", "expired", "withdrawn", "failed"}) {
-    auto it = by_status_.find(s);
-    o << "mitigd_mitigations{status=\"" << s << "\"} " << (it == by_status_.end() ? 0 : it->second) << "\n";
-  }
+  render_mitigations(o);
   o << "# HELP mitigd_inputs_valid 1 when the last load of policy, inventory and manifests succeeded; 0 while the last good ones are kept.\n"
     << "# TYPE mitigd_inputs_valid gauge\nmitigd_inputs_valid " << (inputs_ok_ ? 1 : 0) << "\n";
   o << "# HELP mitigd_feed_last_success_timestamp_seconds When manifests were last loaded and verified.\n"

@@ -168,22 +168,44 @@ Result<ManifestSet> load_feed(const FeedSettings& settings, state::Store& store,
     // Verified bytes only from here on.
     auto m = parse_manifest("feed:" + t.path, *bytes);
     if (!m) {
+      // A signed but invalid manifest (a publisher's mistake) does not stop the others, and the
+      // last verified good revision of the same target stays in force.
       note(m.error().message);
-      continue;
+      auto prev = previous.find(t.path);
+      std::optional<std::string> cached;
+      if (prev != previous.end() && prev->second != sha) {
+        if (auto c = json_input::read_file_capped(settings.cache_dir + "/" + prev->second, limits::kManifestBytes)) {
+          cached = std::move(*c);
+        }
+        if (cached && !check_hashes(*cached, {{"sha256", prev->second}}, std::nullopt, t.path, true)) cached.reset();
+      }
+      auto good = cached ? parse_manifest("feed:" + t.path + " (last good version)", *cached) : Result<Manifest>(m.error());
+      if (!good) {
+        set.invalid.push_back({guess_manifest_id(*bytes, t.path), "feed:" + t.path, m.error().message});
+        continue;
+      }
+      set.notes.push_back(m.error().message + "; the last verified good version stays in force");
+      m = std::move(good);
+      bytes = std::move(cached);
+      sha = prev->second;
     }
     if (sha.empty()) sha = sha256_hex(*bytes);
     used[t.path] = sha;
     loaded.emplace_back(std::move(*m), sha);
   }
   std::sort(loaded.begin(), loaded.end(), [](const auto& a, const auto& b) { return a.first.id < b.first.id; });
-  for (std::size_t i = 1; i < loaded.size(); ++i) {
-    if (loaded[i].first.id == loaded[i - 1].first.id) {
-      return make_error(Errc::invalid_input, "feed: two targets carry mitigation id " + loaded[i].first.id);
+  for (std::size_t i = 0; i < loaded.size(); ++i) {
+    // Two targets claiming one id: neither is trusted (which one the publisher meant is unknown).
+    bool twin = (i > 0 && loaded[i].first.id == loaded[i - 1].first.id) ||
+                (i + 1 < loaded.size() && loaded[i].first.id == loaded[i + 1].first.id);
+    if (twin) {
+      if (i == 0 || loaded[i].first.id != loaded[i - 1].first.id) {
+        set.invalid.push_back({loaded[i].first.id, "feed", "two targets carry mitigation id " + loaded[i].first.id});
+      }
+      continue;
     }
-  }
-  for (auto& [m, h] : loaded) {
-    set.manifests.push_back(std::move(m));
-    set.sha256.push_back(std::move(h));
+    set.manifests.push_back(std::move(loaded[i].first));
+    set.sha256.push_back(std::move(loaded[i].second));
   }
   status.targets = set.manifests.size();
   boost::json::object in_force;

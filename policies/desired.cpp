@@ -14,6 +14,8 @@ const char* to_string(Status status) {
     case Status::expired: return "expired";
     case Status::withdrawn: return "withdrawn";
     case Status::failed: return "failed";
+    case Status::waiting: return "waiting";
+    case Status::invalid: return "invalid";
   }
   return "?";
 }
@@ -178,23 +180,60 @@ class Decider {
     }
     d_.reasons.push_back("not blocked");
 
-    auto failure = in_.failures.find(m.id);
-    if (failure != in_.failures.end() && failure->second.revision == m.revision) {
-      const FailureRecord& f = failure->second;
-      if (f.permanent) {
-        set(Status::failed, Want::hold,
-            "apply failed and will not be retried until the manifest or inventory changes: " + f.reason);
-        return;
-      }
-      if (in_.now < f.retry_after) {
-        set(Status::failed, Want::hold,
-            "apply failed " + std::to_string(f.attempts) + " time(s), retry after " + format_utc(f.retry_after) +
-                ": " + f.reason);
-        return;
-      }
-      d_.reasons.push_back("earlier failure (" + f.reason + "): backoff over, retrying");
+    if (const FailureRecord* f = live_failure(m.id, m.revision, "apply")) {
+      hold_for_failure(*f);
+      if (d_.retry) return;
     }
     set(Status::applicable, Want::present, "vulnerable version installed and nothing prevents the mitigation");
+  }
+
+  // The failure of `op` recorded for this id and revision that still applies: none when there is
+  // none, or when any input changed since (an operator's fix, a new manifest: retry at once).
+  const FailureRecord* live_failure(const std::string& id, std::int64_t revision, const std::string& op) {
+    auto it = in_.failures.find(id);
+    if (it == in_.failures.end() || it->second.op != op || it->second.revision != revision) return nullptr;
+    const FailureRecord& f = it->second;
+    if (!f.inputs_digest.empty() && !in_.inputs_digest.empty() && f.inputs_digest != in_.inputs_digest) {
+      d_.reasons.push_back("earlier " + op + " failure (" + f.reason + "): inputs changed since, retrying now");
+      return nullptr;
+    }
+    return &f;
+  }
+
+  // Holds an apply that failed until its backoff is over (sets d_.retry), or notes the retry.
+  void hold_for_failure(const FailureRecord& f) {
+    std::string tries = std::to_string(f.attempts) + (f.attempts == 1 ? " attempt" : " attempts");
+    std::string hint = "; `mitigctl retry " + d_.id + "` retries now";
+    if (f.permanent) {
+      d_.retry = Decision::Retry{f.op, f.cause, f.reason, f.attempts, std::nullopt};
+      set(Status::failed, Want::hold,
+          "NOT IN FORCE: this revision cannot be applied on this server (" + f.reason +
+              "); it is retried when the manifest, the inventory or the web server config changes" + hint);
+      return;
+    }
+    if (in_.now < f.retry_after) {
+      d_.retry = Decision::Retry{f.op, f.cause, f.reason, f.attempts, f.retry_after};
+      bool env = f.cause == "environment";
+      set(env ? Status::waiting : Status::failed, Want::hold,
+          std::string("NOT IN FORCE: ") + (env ? "waiting for the server (" : "apply failed (") + f.reason + "), " +
+              tries + ", next at " + format_utc(f.retry_after) + " or as soon as an input changes" + hint);
+      return;
+    }
+    d_.reasons.push_back("earlier failure (" + f.reason + ", " + tries + "): backoff over, retrying");
+  }
+
+  // A revert that failed waits out its backoff too, instead of running again on every trigger.
+  void hold_failed_revert() {
+    if (d_.want != Want::absent) return;
+    const FailureRecord* f = live_failure(d_.id, d_.revision, "revert");
+    if (!f || (!f->permanent && in_.now >= f->retry_after)) return;
+    std::optional<SysSeconds> at;
+    if (!f->permanent) at = f->retry_after;
+    d_.retry = Decision::Retry{f->op, f->cause, f->reason, f->attempts, at};
+    d_.want = Want::hold;
+    d_.summary += "; REVERT FAILED (" + f->reason + "), " + std::to_string(f->attempts) + " attempt(s)" +
+                  (at ? ", next at " + format_utc(*at) : "") + "; `mitigctl retry " + d_.id + "` retries now";
+    d_.reasons.push_back("=> revert held: " + d_.summary);
   }
 
  private:
@@ -203,6 +242,11 @@ class Decider {
 };
 
 }  // namespace
+
+bool not_in_force(const Decision& d) {
+  return d.status == Status::failed || d.status == Status::waiting || d.status == Status::invalid ||
+         (d.retry && d.retry->op == "revert");
+}
 
 std::vector<Decision> evaluate_desired(const DesiredInputs& in) {
   std::vector<Decision> out;
@@ -213,8 +257,27 @@ std::vector<Decision> evaluate_desired(const DesiredInputs& in) {
     d.id = m.id;
     d.revision = m.revision;
     d.manifest = &m;
-    Decider(in, d).decide(m);
+    Decider decider(in, d);
+    decider.decide(m);
+    decider.hold_failed_revert();
     seen.insert(m.id);
+    out.push_back(std::move(d));
+  }
+  // A manifest refused with no good revision: reported, and whatever the ledger holds for that
+  // id is left as it is (an invalid new version must not switch a protection off).
+  for (const InvalidManifest& bad : in.invalid_manifests) {
+    if (seen.contains(bad.id)) continue;
+    Decision d;
+    d.id = bad.id;
+    auto held = in.in_ledger.find(bad.id);
+    d.revision = held == in.in_ledger.end() ? 0 : held->second;
+    d.reasons.push_back(bad.source + ": " + bad.error);
+    d.retry = Decision::Retry{"apply", "manifest", bad.error, 0, std::nullopt};
+    Decider(in, d).set(Status::invalid, Want::hold,
+                       "NOT IN FORCE: the manifest is invalid and no earlier revision was ever valid (" + bad.source +
+                           ": " + bad.error + ")" +
+                           (held == in.in_ledger.end() ? "" : "; what is applied stays as it is"));
+    seen.insert(bad.id);
     out.push_back(std::move(d));
   }
   for (const auto& [id, revision] : in.in_ledger) {
@@ -224,9 +287,11 @@ std::vector<Decision> evaluate_desired(const DesiredInputs& in) {
     d.revision = revision;
     d.reasons.push_back("the ledger holds " + id + " revision " + std::to_string(revision) +
                         " but the feed no longer lists it");
-    Decider(in, d).set(Status::withdrawn, in.policy->auto_revert() ? Want::absent : Want::hold,
-                       std::string("withdrawn from the feed") +
-                           (in.policy->auto_revert() ? "" : " (auto_revert is off: anything applied stays)"));
+    Decider decider(in, d);
+    decider.set(Status::withdrawn, in.policy->auto_revert() ? Want::absent : Want::hold,
+                std::string("withdrawn from the feed") +
+                    (in.policy->auto_revert() ? "" : " (auto_revert is off: anything applied stays)"));
+    decider.hold_failed_revert();
     out.push_back(std::move(d));
   }
   std::sort(out.begin(), out.end(), [](const Decision& a, const Decision& b) { return a.id < b.id; });

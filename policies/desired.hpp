@@ -12,7 +12,10 @@
 
 namespace mitigd {
 
-enum class Status { applicable, blocked, disabled, not_applicable, superseded, expired, withdrawn, failed };
+// failed: its own change failed (blamed, retried with backoff); waiting: the environment prevents
+// it (the live web config is broken, the service manager is unreachable: nobody is blamed);
+// invalid: the manifest itself does not parse or validate and no earlier revision is in force.
+enum class Status { applicable, blocked, disabled, not_applicable, superseded, expired, withdrawn, failed, waiting, invalid };
 const char* to_string(Status status);
 
 // What the planner should do with a mitigation.
@@ -33,9 +36,13 @@ struct FailureRecord {
   std::int64_t revision = 0;
   int attempts = 0;
   SysSeconds retry_after{};
-  bool permanent = false;
+  bool permanent = false;  // cause "manifest": only another revision or inventory helps
   std::string reason;
+  std::string op = "apply";            // or "revert"
+  std::string cause = "mitigation";    // or "environment", "manifest"
+  std::string inputs_digest;           // of every input when it failed; a change retries at once
 };
+
 
 struct DesiredInputs {
   const std::vector<Manifest>* manifests = nullptr;
@@ -44,6 +51,8 @@ struct DesiredInputs {
   std::map<std::string, InstalledVersion> installed;  // by product name
   std::map<std::string, std::int64_t> in_ledger;      // mitigation id -> applied revision
   std::map<std::string, FailureRecord> failures;      // by mitigation id
+  std::string inputs_digest;                          // of every input now (see FailureRecord)
+  std::vector<InvalidManifest> invalid_manifests;     // refused, with no good revision to use
   SysSeconds now{};
   // Set when the signed feed's trusted metadata has expired: when the policy says so
   // (on_feed_expiry: revert), every mitigation from it is treated as expired.
@@ -60,7 +69,19 @@ struct Decision {
   std::vector<std::string> reasons;         // the decision chain, in the order checked
   std::string summary;                      // the deciding reason, one line
   std::string superseded_by;                // installed version, when superseded
+  // Set while the desired state does not hold and mitigd waits before trying again (a failed
+  // apply or revert in backoff, or a failure that needs new inputs).
+  struct Retry {
+    std::string op, cause, reason;
+    int attempts = 0;
+    std::optional<SysSeconds> at;  // none: only an input change or `mitigctl retry` retries
+  };
+  std::optional<Retry> retry;
 };
+
+// Exactly when the decision leaves the server short of what should hold: an applicable mitigation
+// that failed or waits, an invalid manifest, or a revert that failed and waits.
+bool not_in_force(const Decision& d);
 
 // One decision per manifest and per ledger id without a manifest; sorted by id.
 std::vector<Decision> evaluate_desired(const DesiredInputs& in);

@@ -18,6 +18,10 @@ enum class Errc {
   permission_denied,
   unavailable,        // a remote or a system service cannot be reached now (retry later)
   timeout,
+  // The server's own state prevents the change and no mitigation is to blame: its live config
+  // is already invalid, the reload command or the service manager fails. Retried when the
+  // environment recovers, never counted against a mitigation.
+  environment,
   internal,
 };
 
@@ -58,6 +62,7 @@ inline const char* to_string(Errc code) {
     case Errc::permission_denied: return "permission_denied";
     case Errc::unavailable: return "unavailable";
     case Errc::timeout: return "timeout";
+    case Errc::environment: return "environment";
     case Errc::internal: return "internal";
   }
   return "internal";

@@ -142,6 +142,13 @@ Inventory parse_or_throw(const std::string& file, const json::value& doc) {
       }
     }
     if (!w.probe_url.starts_with("http://")) wr.fail("probe_url", "an http:// URL of the local listener");
+    // The web server's own configuration, watched so that an operator's fix is seen at once.
+    // Default: two levels above the server include dir (/etc/nginx for /etc/nginx/mitigd/server).
+    if (auto root = wr.optional_string("config_root", 4096)) {
+      w.config_root = resolve(base, *root);
+    } else {
+      w.config_root = std::filesystem::path(w.server_include_dir).parent_path().parent_path().string();
+    }
     wr.finish();
     inv.web_server = std::move(w);
   }

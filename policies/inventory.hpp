@@ -42,6 +42,9 @@ struct WebServer {
   std::vector<std::string> reload;    // argv
   std::string probe_url;              // loopback URL of the listener, http://127.0.0.1:8080
   RulesEngine rules_engine = RulesEngine::config;
+  // The directory holding the server's own config (/etc/nginx): its changes are watched and
+  // retry what waits for a broken config to be fixed.
+  std::string config_root;
 };
 
 struct VirtualDirectory {

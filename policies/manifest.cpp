@@ -1,5 +1,8 @@
 #include "policies/manifest.hpp"
 
+#include <boost/json/parse.hpp>
+#include <filesystem>
+
 #include "policies/json_input.hpp"
 #include "policies/limits.hpp"
 
@@ -412,6 +415,20 @@ Result<Manifest> parse_manifest(const std::string& file, std::string_view text) 
   } catch (const json_input::SchemaError& e) {
     return make_error(Errc::invalid_input, e.message());
   }
+}
+
+std::string guess_manifest_id(std::string_view text, const std::string& name) {
+  if (text.size() <= limits::kManifestBytes) {
+    boost::system::error_code ec;
+    json::value doc = json::parse(text, ec);
+    if (!ec && doc.is_object()) {
+      if (const auto* id = doc.as_object().if_contains("id"); id && id->is_string() && is_valid_mitigation_id(id->as_string())) {
+        return std::string(id->as_string());
+      }
+    }
+  }
+  std::string stem = std::filesystem::path(name).stem().string();
+  return is_valid_mitigation_id(stem) ? stem : "?" + stem.substr(0, 64);
 }
 
 }  // namespace mitigd

@@ -94,6 +94,15 @@ struct Manifest {
 // Parses and validates one manifest. `file` is used only in error messages.
 Result<Manifest> parse_manifest(const std::string& file, std::string_view text);
 
+// A manifest that was refused (does not parse or validate) with no earlier good revision to use.
+struct InvalidManifest {
+  std::string id;      // from the document if it could be read, else from the file or target name
+  std::string source;  // file or feed path
+  std::string error;
+};
+// The id a refused manifest claims (its "id" when that is a valid id), else the stem of `name`.
+std::string guess_manifest_id(std::string_view text, const std::string& name);
+
 // A list of test requests for `mitigctl rules test`: {"requests": [<probe>, ...]}, each item
 // shaped like a manifest probe (request + expect).
 Result<std::vector<Probe>> parse_request_list(const std::string& file, std::string_view text);

@@ -113,6 +113,28 @@ Result<PolicyFile> load_policy_file(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+
+// servers/ holds files, but none for this host: the host name in the inventory (or a file name) is
+// probably mistyped, and that server's blocks and enablement are silently not applied.
+std::string missing_server_file_warning(const std::string& dir, const std::string& host) {
+  std::error_code ec;
+  std::vector<std::string> hosts;
+  for (const auto& entry : fs::directory_iterator(fs::path(dir) / "servers", ec)) {
+    if (entry.path().extension() == ".json") hosts.push_back(entry.path().stem().string());
+  }
+  if (hosts.empty()) return {};
+  std::sort(hosts.begin(), hosts.end());
+  std::string listed;
+  for (std::size_t i = 0; i < hosts.size() && i < 5; ++i) listed += (i ? ", " : "") + hosts[i];
+  if (hosts.size() > 5) listed += ", ...";
+  return (fs::path(dir) / "servers").string() + " has policy files for " + listed + " but none for this server's host \"" +
+         host + "\" (the inventory's \"host\"): no server-level blocks or enablement apply here. A typo in the "
+         "inventory's host or in a file name?";
+}
+
+}  // namespace
+
 Result<Policy> load_policy_dir(const std::string& dir, const std::string& host) {
   Policy policy;
   policy.host = host;
@@ -127,6 +149,7 @@ Result<Policy> load_policy_dir(const std::string& dir, const std::string& host) 
     policy.server = std::move(*server);
   } else {
     policy.server.file = server_path;
+    if (auto w = missing_server_file_warning(dir, host); !w.empty()) policy.warnings.push_back(std::move(w));
   }
   return policy;
 }

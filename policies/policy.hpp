@@ -35,6 +35,9 @@ struct Policy {
   std::string host;
   PolicyFile org;
   PolicyFile server;
+  // Likely mistakes that change nothing by themselves but silently drop policy (a server file for
+  // another spelling of this host): said loudly by plan, status and the daemon, and audited.
+  std::vector<std::string> warnings;
 
   bool enabled() const { return org.mitigations_enabled && server.mitigations_enabled; }
   Mode mode() const;

@@ -34,12 +34,31 @@ std::string probe_once(Prober& prober, const std::string& url, const Manifest& m
   return {};
 }
 
-std::chrono::seconds backoff(int attempts) {
-  long secs = 30L << std::min(attempts - 1, 7);
-  return std::chrono::seconds(std::min(secs, 3600L));
+}  // namespace
+
+const char* blame(Errc code) {
+  switch (code) {
+    case Errc::environment:
+    case Errc::permission_denied:
+    case Errc::io:        // an include dir that is missing or not writable
+    case Errc::conflict:  // a file of the operator's where ours should go
+      return "environment";
+    case Errc::invalid_input:  // the manifest cannot be rendered for this server
+    case Errc::not_found:      // a unit the inventory names does not exist
+      return "manifest";
+    default:
+      return "mitigation";
+  }
 }
 
-}  // namespace
+std::chrono::seconds backoff(const std::string& cause, int attempts) {
+  // The environment is usually fixed by hand within minutes (and a fix is seen at once through
+  // the file watches): look again often. A mitigation's own failure backs off further.
+  long base = cause == "environment" ? 5 : 15;
+  long cap = cause == "environment" ? 60 : 900;
+  long secs = base << std::min(std::max(attempts, 1) - 1, 10);
+  return std::chrono::seconds(std::min(secs, cap));
+}
 
 std::set<int> blocking_statuses(const std::map<std::string, const Manifest*>& manifests) {
   std::set<int> s{403, 444};
@@ -82,8 +101,9 @@ class MitigationApplier {
     return nullptr;
   }
 
+  // `replaced`: reconcilers whose put of the new revision replaces the old one in one step.
   void revert(const std::vector<const Step*>& steps, const std::vector<state::LedgerRecord>& ledger,
-              bool keeps_web_actions, const Decision* decision) {
+              const std::set<Reconciler*>& replaced, const Decision* decision) {
     if (steps.empty()) return;
     const std::string& id = steps.front()->mitigation_id;
     std::vector<state::LedgerRecord> rows;
@@ -92,42 +112,34 @@ class MitigationApplier {
         if (r.row == s->ledger_row) rows.push_back(r);
       }
     }
+    if (rows.empty()) return;
     for (const auto& r : rows) ctx_.store.ledger_set_phase(r.row, "reverting");
     reach(ctx_.checkpoint, "revert: rows marked reverting");
-    // Group by reconciler; undo in the reverse of the order put() uses (an app pool's unit is
-    // started again before its vdirs stop answering 503).
     for (const auto& r : rows) {
       if (!reconciler_for_resource(r.resource)) {
-        audit("revert_failed", id, r.revision, "no reconciler knows resource " + r.resource);
-        ++out_.failed;
-        return;
+        return record_failure("revert", id, r.revision, make_error(Errc::internal, "no reconciler knows resource " + r.resource));
       }
     }
-    std::vector<std::pair<Reconciler*, std::vector<state::LedgerRecord>>> by;
+    // Undo in the reverse of the order put() uses (an app pool's unit is started again before its
+    // vdirs stop answering 503).
     for (auto rec = ctx_.reconcilers.rbegin(); rec != ctx_.reconcilers.rend(); ++rec) {
       std::vector<state::LedgerRecord> group;
       for (const auto& r : rows) {
         if (reconciler_for_resource(r.resource) == *rec) group.push_back(r);
       }
-      if (!group.empty()) by.emplace_back(*rec, std::move(group));
-    }
-    for (auto& [rec, group] : by) {
-      // A newer revision's file replaces the old one in one reload: no unprotected window.
-      if (rec->name() == "web" && keeps_web_actions) continue;
-      if (auto r = rec->undo(group); !r) {
-        audit("revert_failed", id, group.front().revision, r.error().message);
-        out_.lines.push_back("! " + id + ": revert failed: " + r.error().message);
-        ++out_.failed;
-        return;  // rows stay (phase reverting): the next run retries; nothing is forgotten
-      }
+      if (group.empty() || replaced.contains(*rec)) continue;
+      // Rows stay (phase reverting) on failure: the next attempt retries; nothing is forgotten.
+      if (auto r = (*rec)->undo(group); !r) return record_failure("revert", id, group.front().revision, r.error());
     }
     reach(ctx_.checkpoint, "revert: system restored, rows not yet removed");
     for (const auto& r : rows) {
       ctx_.store.ledger_remove(r.row);
       reach(ctx_.checkpoint, "revert: one row removed");
     }
+    int attempts = clear_failure(id);
     json::object detail;
     detail["reason"] = steps.front()->reason;
+    if (attempts > 0) detail["after_failed_attempts"] = attempts;
     std::string event = "reverted";
     if (decision) {
       detail["status"] = to_string(decision->status);
@@ -141,11 +153,44 @@ class MitigationApplier {
 
   void put(const Manifest& m, const Decision& d, const std::vector<const Step*>& steps) {
     if (steps.empty()) return;
-    auto now = ctx_.now();
+    Recorded recorded;
     // 1. Record before change.
-    std::vector<std::int64_t> new_rows, repaired_rows;
+    if (auto r = record_rows(m, steps, recorded); !r) return fail(m, recorded.new_rows, {}, r.error());
+    // 2. Change the system, reconciler by reconciler, in order of their first action. A put that
+    // fails halfway filled its undo value as it went: it is rolled back with the others.
+    std::vector<std::pair<Reconciler*, Undo>> done;
+    std::map<Reconciler*, std::string> applied_state;
+    for (Reconciler* rec : put_order(m, steps)) {
+      std::vector<std::size_t> in_force;
+      for (std::size_t i : d.active_actions) {
+        if (rec->handles(m.actions[i].kind)) in_force.push_back(i);
+      }
+      done.emplace_back(rec, Undo{});
+      auto r = rec->put(m, recorded.touched[rec], in_force, done.back().second);
+      if (!r) return fail(m, recorded.new_rows, done, r.error());
+      applied_state[rec] = *r;
+      reach(ctx_.checkpoint, "apply: reconciler put done");
+    }
+    // 3. Probes at the real listener.
+    bool probed = std::any_of(done.begin(), done.end(), [](const auto& p) { return p.first->probed(); });
+    if (probed && ctx_.prober && ctx_.inventory.web_server && !m.probes.empty()) {
+      std::string problem = run_probes(*ctx_.prober, ctx_.inventory.web_server->probe_url, m, ctx_.blocking_statuses, ctx_.probe_window);
+      if (!problem.empty()) return fail(m, recorded.new_rows, done, make_error(Errc::probe_failed, "probe failed: " + problem));
+    }
+    reach(ctx_.checkpoint, "apply: probes passed, not committed");
+    commit(m, recorded.new_rows, applied_state);
+    report_put(m, steps, recorded);
+  }
+
+ private:
+  struct Recorded {
+    std::vector<std::int64_t> new_rows;
     std::map<Reconciler*, std::vector<std::size_t>> touched;
     bool any_repair = false;
+    int earlier_failures = 0;
+  };
+
+  Result<void> record_rows(const Manifest& m, const std::vector<const Step*>& steps, Recorded& out) {
     for (const Step* s : steps) {
       std::size_t idx = static_cast<std::size_t>(s->action_index);
       const Action& a = m.actions[idx];
@@ -153,16 +198,16 @@ class MitigationApplier {
       for (Reconciler* rec : ctx_.reconcilers) {
         if (!rec->handles(a.kind)) continue;
         handled = true;
-        touched[rec].push_back(idx);
+        out.touched[rec].push_back(idx);
         if (s->op == Step::Op::repair) {
-          any_repair = true;
+          out.any_repair = true;
           // A repair completes what is recorded. A part of the action with no row yet (the run
           // that recorded the others was killed before reaching it) is recorded now, before
           // anything changes, or the change would never be undone.
           if (find_row(m.id, static_cast<int>(idx), rec->resource(m, idx))) continue;
         }
         auto prior = rec->prior_state(m, idx);
-        if (!prior) return fail(m, new_rows, {}, prior.error(), now);
+        if (!prior) return prior.error();
         state::LedgerRecord row;
         row.mitigation_id = m.id;
         row.revision = m.revision;
@@ -172,19 +217,18 @@ class MitigationApplier {
         row.prior_state = *prior;
         row.run_id = ctx_.run_id;
         if (auto existing = find_row(m.id, row.action_index, row.resource)) {
-          new_rows.push_back(*existing);  // left by an interrupted run: keep its prior state
+          out.new_rows.push_back(*existing);  // left by an interrupted run: keep its prior state
         } else {
-          new_rows.push_back(ctx_.store.ledger_record(row));
+          out.new_rows.push_back(ctx_.store.ledger_record(row));
           reach(ctx_.checkpoint, "apply: ledger row recorded");
         }
       }
-      if (!handled) {
-        return fail(m, new_rows, {},
-                    make_error(Errc::unavailable, std::string("no reconciler for ") + to_string(a.kind) + " on this host"),
-                    now);
-      }
+      if (!handled) return make_error(Errc::invalid_input, std::string("no reconciler for ") + to_string(a.kind) + " on this host");
     }
-    // 2. Change the system, reconciler by reconciler, in order of their first action.
+    return {};
+  }
+
+  std::vector<Reconciler*> put_order(const Manifest& m, const std::vector<const Step*>& steps) const {
     std::vector<Reconciler*> order;
     for (const Step* s : steps) {
       for (Reconciler* rec : ctx_.reconcilers) {
@@ -194,62 +238,45 @@ class MitigationApplier {
         }
       }
     }
-    std::vector<Reconciler*> done;
-    std::map<Reconciler*, std::string> applied_state;
-    for (Reconciler* rec : order) {
-      std::vector<std::size_t> in_force;
-      for (std::size_t i : d.active_actions) {
-        if (rec->handles(m.actions[i].kind)) in_force.push_back(i);
-      }
-      auto r = rec->put(m, touched[rec], in_force);
-      if (!r) {
-        // A put that fails halfway may have changed part of what it was given: it is undone
-        // first, then the reconcilers that had finished, in reverse.
-        done.push_back(rec);
-        return fail(m, new_rows, done, r.error(), now);
-      }
-      applied_state[rec] = *r;
-      done.push_back(rec);
-      reach(ctx_.checkpoint, "apply: reconciler put done");
-    }
-    // 3. Probes at the real listener.
-    bool web_touched = std::any_of(done.begin(), done.end(), [](Reconciler* r) { return r->name() == "web"; });
-    if (web_touched && ctx_.prober && ctx_.inventory.web_server && !m.probes.empty()) {
-      std::string problem = run_probes(*ctx_.prober, ctx_.inventory.web_server->probe_url, m, ctx_.blocking_statuses, ctx_.probe_window);
-      if (!problem.empty()) return fail(m, new_rows, done, make_error(Errc::probe_failed, "probe failed: " + problem), now);
-    }
-    reach(ctx_.checkpoint, "apply: probes passed, not committed");
-    // 4. Commit.
+    return order;
+  }
+
+  void commit(const Manifest& m, const std::vector<std::int64_t>& new_rows, const std::map<Reconciler*, std::string>& applied_state) {
     ctx_.store.transaction([&] {
       for (auto row : new_rows) ctx_.store.ledger_set_phase(row, "applied");
       for (const auto& r : ctx_.store.ledger()) {
         if (r.mitigation_id != m.id) continue;
         if (r.phase != "applied") ctx_.store.ledger_set_phase(r.row, "applied");
-        for (auto& [rec, st] : applied_state) {
+        for (const auto& [rec, st] : applied_state) {
           if (r.resource.starts_with(rec->name() + ":")) ctx_.store.ledger_set_applied_state(r.row, st);
         }
       }
-      ctx_.store.failure_clear(m.id);
     });
     reach(ctx_.checkpoint, "apply: committed, not audited");
+  }
+
+  void report_put(const Manifest& m, const std::vector<const Step*>& steps, const Recorded& recorded) {
+    int earlier = clear_failure(m.id);
     json::object detail;
     detail["title"] = m.title;
     detail["actions"] = steps.size();
     detail["probes"] = m.probes.size();
+    if (earlier > 0) detail["after_failed_attempts"] = earlier;
+    std::string after = earlier > 0 ? " (after " + std::to_string(earlier) + " failed attempt(s))" : "";
     bool only_repairs = std::all_of(steps.begin(), steps.end(), [](const Step* s) { return s->op == Step::Op::repair; });
-    if (only_repairs || (any_repair && new_rows.empty())) {
-      audit("drift_repaired", m.id, m.revision, "repaired " + m.id + ": " + steps.front()->reason, detail);
-      out_.lines.push_back("~ " + m.id + " repaired: " + steps.front()->reason);
+    if (only_repairs || (recorded.any_repair && recorded.new_rows.empty())) {
+      audit("drift_repaired", m.id, m.revision, "repaired " + m.id + ": " + steps.front()->reason + after, detail);
+      out_.lines.push_back("~ " + m.id + " repaired: " + steps.front()->reason + after);
       ++out_.repaired;
-    } else {
-      audit("applied", m.id, m.revision,
-            "applied " + m.id + " revision " + std::to_string(m.revision) + ": " + m.title +
-                (m.probes.empty() ? "" : " (" + std::to_string(m.probes.size()) + " probes passed)"),
-            detail);
-      out_.lines.push_back("+ " + m.id + " applied" +
-                           (m.probes.empty() ? "" : ", " + std::to_string(m.probes.size()) + " probes passed"));
-      ++out_.applied;
+      return;
     }
+    audit("applied", m.id, m.revision,
+          "applied " + m.id + " revision " + std::to_string(m.revision) + ": " + m.title +
+              (m.probes.empty() ? "" : " (" + std::to_string(m.probes.size()) + " probes passed)") + after,
+          detail);
+    out_.lines.push_back("+ " + m.id + " applied" +
+                         (m.probes.empty() ? "" : ", " + std::to_string(m.probes.size()) + " probes passed") + after);
+    ++out_.applied;
   }
 
   std::optional<std::int64_t> find_row(const std::string& id, int index, const std::string& resource) {
@@ -259,40 +286,77 @@ class MitigationApplier {
     return std::nullopt;
   }
 
-  void fail(const Manifest& m, const std::vector<std::int64_t>& new_rows, const std::vector<Reconciler*>& done,
-            const Error& error, SysSeconds now) {
+  std::optional<state::FailureRow> failure_of(const std::string& id) {
+    for (auto& f : ctx_.store.failures()) {
+      if (f.mitigation_id == id) return f;
+    }
+    return std::nullopt;
+  }
+
+  // Clears the failure streak of id; returns how many attempts it had.
+  int clear_failure(const std::string& id) {
+    auto previous = failure_of(id);
+    if (!previous) return 0;
+    ctx_.store.failure_clear(id);
+    return previous->attempts;
+  }
+
+  void fail(const Manifest& m, const std::vector<std::int64_t>& new_rows,
+            const std::vector<std::pair<Reconciler*, Undo>>& done, const Error& error) {
     std::string rollback_problem;
     for (auto it = done.rbegin(); it != done.rend(); ++it) {
-      if (auto r = (*it)->rollback(m.id); !r) rollback_problem += " rollback by " + (*it)->name() + " failed: " + r.error().message;
+      if (auto r = it->first->rollback(it->second); !r) {
+        rollback_problem += "; rollback by " + it->first->name() + " failed: " + r.error().message;
+      }
     }
+    // A change that could not be rolled back keeps its rows: the ledger still knows how to undo it.
     if (rollback_problem.empty()) {
       for (auto row : new_rows) ctx_.store.ledger_remove(row);
     }
-    int attempts = 1;
-    for (const auto& f : ctx_.store.failures()) {
-      if (f.mitigation_id == m.id && f.revision == m.revision) attempts = f.attempts + 1;
-    }
-    // A config the server refuses, or a manifest that cannot be rendered, fails the same way
-    // every time: no retry loop until the manifest or the inventory changes.
-    bool permanent = error.code == Errc::validation_failed || error.code == Errc::invalid_input;
-    ctx_.store.failure_record({m.id, m.revision, attempts,
-                               std::chrono::duration_cast<std::chrono::seconds>((now + backoff(attempts)).time_since_epoch()).count(),
-                               permanent, error.message});
-    json::object detail;
-    detail["error"] = to_string(error.code);
-    detail["attempts"] = attempts;
-    detail["permanent"] = permanent;
-    audit("failed", m.id, m.revision, "apply of " + m.id + " failed and was undone: " + error.message + rollback_problem,
-          detail);
-    out_.lines.push_back("! " + m.id + " failed and was undone: " + error.message + rollback_problem);
-    ++out_.failed;
+    Error e = error;
+    e.message += rollback_problem;
+    record_failure("apply", m.id, m.revision, e);
   }
 
- private:
+  // One audit record per change of state (a new streak, or another cause), not per attempt: the
+  // failure row counts the attempts.
+  void record_failure(const std::string& op, const std::string& id, std::int64_t revision, const Error& error) {
+    std::string cause = blame(error.code);
+    auto previous = failure_of(id);
+    bool same_streak = previous && previous->op == op && previous->revision == revision && previous->cause == cause;
+    state::FailureRow row;
+    row.mitigation_id = id;
+    row.revision = revision;
+    row.attempts = same_streak ? previous->attempts + 1 : 1;
+    SysSeconds next = ctx_.now() + backoff(cause, row.attempts);
+    row.retry_after = next.time_since_epoch().count();
+    row.permanent = cause == "manifest";
+    row.reason = error.message;
+    row.op = op;
+    row.cause = cause;
+    row.inputs_digest = ctx_.inputs_digest;
+    if (same_streak) row.since = previous->since;
+    ctx_.store.failure_record(row);
+    std::string what = op == "revert" ? "revert failed"
+                       : cause == "environment" ? "cannot be applied now (the server, not the mitigation)"
+                                                : "failed and was undone";
+    std::string when = row.permanent ? "retried when the manifest, the inventory or the web server config changes"
+                                     : "next attempt at " + format_utc(next) + " or as soon as an input changes";
+    std::string line = "! " + id + " " + what + ": " + error.message + " [attempt " + std::to_string(row.attempts) +
+                       "; " + when + "; `mitigctl retry " + id + "` retries now]";
+    out_.lines.push_back(line);
+    if (cause == "environment") ++out_.waiting;
+    else ++out_.failed;
+    if (same_streak) return;
+    json::object detail{{"error", to_string(error.code)}, {"cause", cause}, {"op", op}, {"permanent", row.permanent},
+                        {"next_attempt", row.permanent ? std::string() : format_utc(next)}};
+    std::string event = op == "revert" ? "revert_failed" : cause == "environment" ? "waiting" : "failed";
+    audit(event, id, revision, line.substr(2), detail);
+  }
+
   ApplyContext& ctx_;
   ApplyOutcome& out_;
 };
-
 }  // namespace
 
 ApplyOutcome apply_plan(const Plan& plan, const std::map<std::string, const Manifest*>& manifests, ApplyContext& ctx) {
@@ -334,11 +398,16 @@ ApplyOutcome apply_plan(const Plan& plan, const std::map<std::string, const Mani
     }
     const Decision* d = decisions.count(id) ? decisions[id] : nullptr;
     auto mf = manifests.find(id);
-    bool keeps_web = false;
-    if (d && d->want == Want::present && mf != manifests.end()) {
-      for (std::size_t i : d->active_actions) keeps_web = keeps_web || web::is_web_action(mf->second->actions[i].kind);
+    // A reconciler that rewrites the old revision's resource in its put is not undone first.
+    std::set<Reconciler*> replaced;
+    if (d && d->want == Want::present && mf != manifests.end() && !puts.empty()) {
+      for (std::size_t i : d->active_actions) {
+        for (Reconciler* r : ctx.reconcilers) {
+          if (r->replaces_on_put() && r->handles(mf->second->actions[i].kind)) replaced.insert(r);
+        }
+      }
     }
-    applier.revert(reverts, ledger, keeps_web && !puts.empty(), d);
+    applier.revert(reverts, ledger, replaced, d);
     if (!puts.empty() && d && mf != manifests.end()) applier.put(*mf->second, *d, puts);
   }
   return outcome;

@@ -29,13 +29,22 @@ struct ApplyContext {
   std::chrono::milliseconds probe_window{1000};  // retries for an upstream that is slow to answer
   std::set<int> blocking_statuses{403, 444};
   Checkpoint checkpoint;
+  std::string inputs_digest;  // recorded with a failure: any later input change retries at once
 };
 
 struct ApplyOutcome {
-  int applied = 0, reverted = 0, repaired = 0, failed = 0;
+  // failed: blamed on the mitigation (or its manifest); waiting: the environment prevented it.
+  int applied = 0, reverted = 0, repaired = 0, failed = 0, waiting = 0;
   std::vector<std::string> lines;  // one per mitigation, for people
-  bool ok() const { return failed == 0; }
+  bool ok() const { return failed == 0 && waiting == 0; }
 };
+
+// Who is to blame for an error from a reconciler: "mitigation" (its own change failed: retried with
+// backoff), "environment" (the server prevents any change: not blamed, retried soon) or
+// "manifest" (cannot succeed for this server until the manifest or inventory changes).
+const char* blame(Errc code);
+// Seconds to wait before attempt `attempts + 1` after a failure of that cause (capped).
+std::chrono::seconds backoff(const std::string& cause, int attempts);
 
 // Observed state of everything in the ledger, from every reconciler.
 ObservedState observe_all(const std::vector<Reconciler*>& reconcilers, const std::vector<state::LedgerRecord>& ledger,

@@ -13,6 +13,14 @@
 
 namespace mitigd {
 
+// What rollback() needs to undo one put(): filled by put() as it changes things, so that a put
+// that fails halfway can be undone too. A value the caller owns; its text is JSON only the
+// reconciler that wrote it reads.
+struct Undo {
+  std::string text;
+  bool empty() const { return text.empty(); }
+};
+
 class Reconciler {
  public:
   virtual ~Reconciler() = default;
@@ -31,12 +39,19 @@ class Reconciler {
 
   // Makes `actions` of m hold. `in_force` lists every action of m this reconciler must leave in
   // force afterwards (a superset of actions). Returns the applied state (JSON) for drift checks.
+  // `undo` receives, as it goes, what rollback() needs to put back what was there before.
   virtual Result<std::string> put(const Manifest& m, const std::vector<std::size_t>& actions,
-                                  const std::vector<std::size_t>& in_force) = 0;
+                                  const std::vector<std::size_t>& in_force, Undo& undo) = 0;
 
-  // Undoes the most recent put() for this mitigation (its probes failed, or a later reconciler
-  // failed): whatever was there before that put is back.
-  virtual Result<void> rollback(const std::string& mitigation_id) = 0;
+  // Undoes one put() (its probes failed, or a later reconciler failed) from the value it filled.
+  virtual Result<void> rollback(const Undo& undo) = 0;
+
+  // Whether what put() changes answers at the web listener, so the manifest's probes check it.
+  virtual bool probed() const { return false; }
+  // Whether put() of a new revision replaces what the ledger holds for the old one in the same
+  // step (a rule file rewritten in one reload), so the old revision is not undone first: no
+  // unprotected window between the two.
+  virtual bool replaces_on_put() const { return false; }
 
   // Restores the prior state of these rows (all of one mitigation). Idempotent.
   virtual Result<void> undo(const std::vector<state::LedgerRecord>& rows) = 0;

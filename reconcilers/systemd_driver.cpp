@@ -210,7 +210,7 @@ Result<sd_bus*> open_systemd_bus(const std::string& address) {
   }
   if (r < 0) {
     sd_bus_unref(bus);
-    return make_error(r == -EACCES ? Errc::permission_denied : Errc::unavailable,
+    return make_error(r == -EACCES ? Errc::permission_denied : Errc::environment,
                       "cannot connect to the systemd bus " + (address.empty() ? std::string("(system bus)") : address) +
                           ": " + std::strerror(-r));
   }

@@ -81,9 +81,10 @@ Result<std::string> SystemdReconciler::prior_state(const Manifest& m, std::size_
 }
 
 Result<std::string> SystemdReconciler::put(const Manifest& m, const std::vector<std::size_t>& actions,
-                                           const std::vector<std::size_t>&) {
-  auto& undo_list = last_put_[m.id];
-  undo_list.clear();
+                                           const std::vector<std::size_t>&, Undo& undo) {
+  // Whatever this put changes, rollback() puts back (in reverse order): [{unit, prior}, ...].
+  json::array undo_list;
+  auto keep_undo = [&] { undo.text = json::serialize(undo_list); };
   std::set<std::string> done;
   json::array applied;
   for (std::size_t idx : actions) {
@@ -93,8 +94,8 @@ Result<std::string> SystemdReconciler::put(const Manifest& m, const std::vector<
     if (!done.insert(*unit).second) continue;
     auto before = driver_.state(*unit);
     if (!before) return before.error();
-    // Whatever this put changes, rollback() puts back (in reverse order).
-    undo_list.emplace_back(*unit, state_json(*before));
+    undo_list.push_back(json::object{{"unit", *unit}, {"prior", state_json(*before)}});
+    keep_undo();
     if (!before->masked()) {
       if (auto r = driver_.mask(*unit, mask_runtime(a)); !r) return r.error();
       reach(checkpoint_, "unit: masked, not stopped");
@@ -136,13 +137,21 @@ Result<void> SystemdReconciler::restore(const std::string& unit, const std::stri
   return {};
 }
 
-Result<void> SystemdReconciler::rollback(const std::string& mitigation_id) {
-  auto it = last_put_.find(mitigation_id);
-  if (it == last_put_.end()) return {};
-  for (auto u = it->second.rbegin(); u != it->second.rend(); ++u) {
-    if (auto r = restore(u->first, u->second); !r) return r;
+Result<void> SystemdReconciler::rollback(const Undo& undo) {
+  if (undo.empty()) return {};
+  boost::system::error_code ec;
+  auto list = json::parse(undo.text, ec);
+  if (ec || !list.is_array()) return make_error(Errc::internal, "unit undo value: not a JSON list");
+  const auto& items = list.as_array();
+  for (auto u = items.rbegin(); u != items.rend(); ++u) {
+    const auto* o = u->if_object();
+    const auto* unit = o ? o->if_contains("unit") : nullptr;
+    const auto* prior = o ? o->if_contains("prior") : nullptr;
+    if (!unit || !unit->is_string() || !prior || !prior->is_string()) {
+      return make_error(Errc::internal, "unit undo value: malformed entry");
+    }
+    if (auto r = restore(std::string(unit->as_string()), std::string(prior->as_string())); !r) return r;
   }
-  last_put_.erase(it);
   return {};
 }
 

@@ -24,8 +24,8 @@ class SystemdReconciler final : public Reconciler {
                ObservedState& out) override;
   Result<std::string> prior_state(const Manifest& m, std::size_t action) override;
   Result<std::string> put(const Manifest& m, const std::vector<std::size_t>& actions,
-                          const std::vector<std::size_t>& in_force) override;
-  Result<void> rollback(const std::string& mitigation_id) override;
+                          const std::vector<std::size_t>& in_force, Undo& undo) override;
+  Result<void> rollback(const Undo& undo) override;
   Result<void> undo(const std::vector<state::LedgerRecord>& rows) override;
   Result<void> remove_orphan(const std::string& resource) override;
 
@@ -37,8 +37,6 @@ class SystemdReconciler final : public Reconciler {
   SystemdDriver& driver_;
   const Inventory& inventory_;
   Checkpoint checkpoint_;
-  // What the last put() changed, per mitigation, for rollback(): unit -> prior state JSON.
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> last_put_;
 };
 
 }  // namespace mitigd

@@ -1,5 +1,7 @@
 #include "reconcilers/web_driver.hpp"
 
+#include "policies/atomic_file.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
 
@@ -45,15 +47,53 @@ bool ConfigDirDriver::has_pending_journal() const {
   return fs::exists(journal_path(), ec);
 }
 
+namespace {
+boost::json::array fileset_array(const FileSet& files) {
+  boost::json::array out;
+  for (const auto& [key, content] : files) {
+    out.push_back(boost::json::object{{"context", key.first == Context::http ? "http" : "server"},
+                                      {"name", key.second},
+                                      {"content", content ? boost::json::value(*content) : boost::json::value(nullptr)}});
+  }
+  return out;
+}
+
+Result<FileSet> fileset_from_array(const boost::json::value& v, const std::string& what) {
+  FileSet out;
+  if (!v.is_array()) return make_error(Errc::internal, what + ": not a file list");
+  for (const auto& f : v.as_array()) {
+    const auto* o = f.if_object();
+    const auto* ctx = o ? o->if_contains("context") : nullptr;
+    const auto* name = o ? o->if_contains("name") : nullptr;
+    const auto* content = o ? o->if_contains("content") : nullptr;
+    if (!ctx || !ctx->is_string() || !name || !name->is_string() || !content ||
+        !(content->is_string() || content->is_null())) {
+      return make_error(Errc::internal, what + ": malformed file entry");
+    }
+    std::string n(name->as_string());
+    if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..") {
+      return make_error(Errc::internal, what + ": bad file name " + n);
+    }
+    Context c = ctx->as_string() == "http" ? Context::http : Context::server;
+    if (content->is_null()) out[{c, n}] = std::nullopt;
+    else out[{c, n}] = std::string(content->as_string());
+  }
+  return out;
+}
+}  // namespace
+
+std::string fileset_to_json(const FileSet& files) { return boost::json::serialize(fileset_array(files)); }
+
+Result<FileSet> fileset_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec) return make_error(Errc::internal, "undo value: not JSON");
+  return fileset_from_array(v, "undo value");
+}
+
 Result<void> ConfigDirDriver::write_journal(const FileSet& undo, const std::string& new_generation,
                                             const std::string& old_generation) const {
-  boost::json::array files;
-  for (const auto& [key, content] : undo) {
-    files.push_back(boost::json::object{{"context", key.first == Context::http ? "http" : "server"},
-                                        {"name", key.second},
-                                        {"content", content ? boost::json::value(*content) : boost::json::value(nullptr)}});
-  }
-  boost::json::object journal{{"new_generation", new_generation}, {"old_generation", old_generation}, {"undo", files}};
+  boost::json::object journal{{"new_generation", new_generation}, {"old_generation", old_generation}, {"undo", fileset_array(undo)}};
   FileSet one;
   one[{Context::server, ".mitigd-journal"}] = boost::json::serialize(journal);
   return write_files(one);
@@ -61,6 +101,7 @@ Result<void> ConfigDirDriver::write_journal(const FileSet& undo, const std::stri
 
 void ConfigDirDriver::remove_journal() const {
   std::error_code ec;
+  if (self_writes_) self_writes_->removed(journal_path());
   fs::remove(journal_path(), ec);
 }
 
@@ -80,20 +121,18 @@ Result<void> ConfigDirDriver::recover() {
     return make_error(Errc::internal, journal_path() + ": unreadable journal of an interrupted change; inspect the include "
                                                        "dirs, then remove it");
   }
-  FileSet undo;
+  const auto* undo_list = doc.as_object().if_contains("undo");
+  const auto* new_gen = doc.as_object().if_contains("new_generation");
+  if (!undo_list || !new_gen || !new_gen->is_string()) {
+    return make_error(Errc::internal, journal_path() + ": incomplete journal of an interrupted change; inspect the include dirs, then remove it");
+  }
+  auto files = fileset_from_array(*undo_list, journal_path());
+  if (!files) return files.error();
+  FileSet undo = std::move(*files);
+  std::string new_generation(new_gen->as_string());
   std::string old_generation;
-  std::string new_generation = boost::json::value_to<std::string>(doc.at("new_generation"));
-  for (const auto& f : doc.at("undo").as_array()) {
-    const auto& o = f.as_object();
-    Context c = o.at("context").as_string() == "http" ? Context::http : Context::server;
-    std::string name = boost::json::value_to<std::string>(o.at("name"));
-    if (name.find('/') != std::string::npos) return make_error(Errc::internal, journal_path() + ": bad file name " + name);
-    if (o.at("content").is_null()) {
-      undo[{c, name}] = std::nullopt;
-    } else {
-      undo[{c, name}] = boost::json::value_to<std::string>(o.at("content"));
-      if (name == kPreludeName) old_generation = generation_of(*undo[{c, name}]);
-    }
+  for (const auto& [key, content] : undo) {
+    if (key.second == kPreludeName && content) old_generation = generation_of(*content);
   }
   // The state before the interrupted change had validated and was serving: put it back and load it.
   if (auto w = write_files(undo); !w) return w.error();
@@ -105,43 +144,47 @@ Result<void> ConfigDirDriver::recover() {
 
 Result<void> ConfigDirDriver::write_files(const FileSet& files) const {
   for (const auto& [key, content] : files) {
-    fs::path path = fs::path(dir_of(key.first)) / key.second;
+    std::string path = (fs::path(dir_of(key.first)) / key.second).string();
     if (!content) {
-      std::error_code ec;
-      fs::remove(path, ec);
-      if (ec) return make_error(Errc::io, path.string() + ": cannot remove: " + ec.message());
+      if (self_writes_) self_writes_->removed(path);
+      if (auto r = remove_file_in_dir(path); !r) return r;
       continue;
     }
-    // Written beside the live file, flushed, then renamed over it: a reader sees old or new.
-    std::string tmp = path.string() + ".mitigd-tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return make_error(Errc::io, tmp + ": cannot write: " + std::strerror(errno));
-    bool ok = ::write(fd, content->data(), content->size()) == static_cast<ssize_t>(content->size());
-    ok = ::fsync(fd) == 0 && ok;
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-      ::unlink(tmp.c_str());
-      return make_error(Errc::io, path.string() + ": cannot write: " + std::strerror(errno));
-    }
+    if (self_writes_) self_writes_->wrote(path, *content);
+    if (auto r = write_file_atomically(path, *content, 0644); !r) return r;
   }
   return {};
 }
 
 Result<void> ConfigDirDriver::validate_and_reload() {
   auto check = runner_.run(server_.validate, 30s);
-  if (!check) return check.error();
+  if (!check) return make_error(Errc::environment, "cannot run " + server_.validate[0] + ": " + check.error().message);
   if (check->exit_code != 0) {
     return make_error(Errc::validation_failed, "the candidate configuration does not validate (" +
                                                    server_.validate[0] + " exit " + std::to_string(check->exit_code) +
                                                    "): " + check->output);
   }
   auto reload = runner_.run(server_.reload, 30s);
-  if (!reload) return reload.error();
+  if (!reload) return make_error(Errc::environment, "cannot run " + server_.reload[0] + ": " + reload.error().message);
   if (reload->exit_code != 0) {
-    return make_error(Errc::unavailable, "reload failed (" + server_.reload[0] + " exit " +
+    return make_error(Errc::environment, "the web server's reload failed (" + server_.reload[0] + " exit " +
                                              std::to_string(reload->exit_code) + "): " + reload->output);
   }
   return {};
+}
+
+// Called with the previous files back in place after a candidate failed to validate: when the
+// config as it runs now does not validate either, the cause is outside mitigd (an operator's
+// site file, a module that went away) and no mitigation is to blame. Checked only after a
+// failure, so that a good change costs one validation, not two.
+Result<void> ConfigDirDriver::blame_live_config(const Error& candidate_error) {
+  auto live = runner_.run(server_.validate, 30s);
+  if (live && live->exit_code == 0) return candidate_error;  // this change broke a valid config
+  std::string output = live ? live->output : live.error().message;
+  while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+  return make_error(Errc::environment, "the web server's live configuration does not validate without any change by "
+                                       "mitigd; fix it and mitigd retries by itself (" + server_.validate[0] +
+                                       "): " + output);
 }
 
 namespace {
@@ -196,7 +239,12 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
     good_rounds = ok ? good_rounds + 1 : 0;
     if (good_rounds >= 3) break;
     if (std::chrono::steady_clock::now() >= end) {
-      return make_error(Errc::timeout, "the reload did not take effect within 10 s (" + server_.probe_url + ": " + seen + ")");
+      // The reload itself succeeded, so the server block behind probe_url does not include
+      // mitigd's files (or probe_url names another listener): a wiring problem, not the rule's.
+      return make_error(Errc::environment,
+                        "the reload did not take effect within 10 s (" + server_.probe_url + ": " + seen +
+                            "): does the server block that answers probe_url include " + server_.server_include_dir +
+                            "/*.conf?");
     }
     std::this_thread::sleep_for(2ms);
   }
@@ -221,6 +269,7 @@ Result<void> ConfigDirDriver::swap_in(const FileSet& changes, const FileSet& und
   if (!r) {
     (void)write_files(undo);
     if (r.error().code != Errc::validation_failed) (void)runner_.run(server_.reload, 30s);
+    if (r.error().code == Errc::validation_failed) r = blame_live_config(r.error());
   }
   remove_journal();
   return r;

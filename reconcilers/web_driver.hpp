@@ -8,6 +8,7 @@
 #include "reconcilers/checkpoint.hpp"
 #include "reconcilers/command_runner.hpp"
 #include "reconcilers/prober.hpp"
+#include "reconcilers/self_writes.hpp"
 #include "reconcilers/web_rules.hpp"
 
 #include <map>
@@ -21,6 +22,10 @@ namespace mitigd::web {
 using FileKey = std::pair<Context, std::string>;
 // The content each file should have afterwards; nullopt deletes it.
 using FileSet = std::map<FileKey, std::optional<std::string>>;
+
+// A file set as JSON ([{"context","name","content"|null}]), for the journal and for undo values.
+std::string fileset_to_json(const FileSet& files);
+Result<FileSet> fileset_from_json(std::string_view text);
 
 class ConfigDirDriver {
  public:
@@ -45,6 +50,8 @@ class ConfigDirDriver {
   Result<void> recover();
   bool has_pending_journal() const;
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
+  // Every write and removal is recorded there (the daemon's watches ignore their own echo).
+  void set_self_writes(SelfWrites* writes) { self_writes_ = writes; }
 
  private:
   Result<void> write_files(const FileSet& files) const;
@@ -52,6 +59,7 @@ class ConfigDirDriver {
   void remove_journal() const;
   std::string journal_path() const;
   Result<void> validate_and_reload();
+  Result<void> blame_live_config(const Error& candidate_error);
   Result<void> swap_in(const FileSet& changes, const FileSet& undo, const std::string& new_generation,
                        const std::string& old_generation);
   // A reload is asynchronous: wait until the listener answers for the new generation (or, when
@@ -64,6 +72,7 @@ class ConfigDirDriver {
   CommandRunner& runner_;
   Prober& prober_;
   Checkpoint checkpoint_;
+  SelfWrites* self_writes_ = nullptr;
 };
 
 }  // namespace mitigd::web

@@ -90,10 +90,8 @@ Result<std::string> WebRulesReconciler::prior_state(const Manifest&, std::size_t
 }
 
 Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector<std::size_t>&,
-                                            const std::vector<std::size_t>& in_force) {
-  // A put that fails leaves nothing to roll back (the driver already restored the files), and
-  // must not leave the undo of an earlier put behind for rollback() to replay.
-  last_undo_.erase(m.id);
+                                            const std::vector<std::size_t>& in_force, Undo& undo_out) {
+  // A put that fails leaves nothing to roll back: the driver already restored the files.
   std::vector<std::size_t> web_actions;
   for (std::size_t i : in_force) {
     if (handles(m.actions.at(i).kind)) web_actions.push_back(i);
@@ -117,15 +115,15 @@ Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector
   }
   auto undo = driver_.transact(changes);
   if (!undo) return undo.error();
-  last_undo_[m.id] = std::move(*undo);
+  undo_out.text = web::fileset_to_json(*undo);
   return json::serialize(applied);
 }
 
-Result<void> WebRulesReconciler::rollback(const std::string& id) {
-  auto it = last_undo_.find(id);
-  if (it == last_undo_.end()) return {};
-  auto r = driver_.transact(it->second);
-  last_undo_.erase(it);
+Result<void> WebRulesReconciler::rollback(const Undo& undo) {
+  if (undo.empty()) return {};
+  auto files = web::fileset_from_json(undo.text);
+  if (!files) return files.error();
+  auto r = driver_.transact(*files);
   if (!r) return r.error();
   return {};
 }

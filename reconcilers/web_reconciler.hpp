@@ -20,8 +20,10 @@ class WebRulesReconciler final : public Reconciler {
                ObservedState& out) override;
   Result<std::string> prior_state(const Manifest& m, std::size_t action) override;
   Result<std::string> put(const Manifest& m, const std::vector<std::size_t>& actions,
-                          const std::vector<std::size_t>& in_force) override;
-  Result<void> rollback(const std::string& mitigation_id) override;
+                          const std::vector<std::size_t>& in_force, Undo& undo) override;
+  Result<void> rollback(const Undo& undo) override;
+  bool probed() const override { return true; }
+  bool replaces_on_put() const override { return true; }
   Result<void> undo(const std::vector<state::LedgerRecord>& rows) override;
   Result<void> remove_orphan(const std::string& resource) override;
 
@@ -31,7 +33,6 @@ class WebRulesReconciler final : public Reconciler {
                          const std::map<web::FileKey, std::string>& owned) const;
   web::ConfigDirDriver& driver_;
   const Inventory& inventory_;
-  std::map<std::string, web::FileSet> last_undo_;
 };
 
 }  // namespace mitigd

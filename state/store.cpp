@@ -93,6 +93,13 @@ CREATE TABLE feed_metadata (
   stored_at TEXT NOT NULL
 );
 )sql",
+    R"sql(
+ALTER TABLE failures ADD COLUMN op TEXT NOT NULL DEFAULT 'apply';
+ALTER TABLE failures ADD COLUMN cause TEXT NOT NULL DEFAULT 'mitigation';
+ALTER TABLE failures ADD COLUMN inputs_digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE failures ADD COLUMN since TEXT NOT NULL DEFAULT '';
+CREATE TABLE last_good_manifests (source TEXT PRIMARY KEY, bytes BLOB NOT NULL, stored_at TEXT NOT NULL);
+)sql",
 };
 
 std::string load_or_create_key(const std::string& key_path) {
@@ -408,14 +415,36 @@ std::vector<RunRecord> Store::runs(std::size_t limit) {
 void Store::failure_record(const FailureRow& f) {
   SQLite::Statement q(*db_,
                       "INSERT OR REPLACE INTO failures (mitigation_id, revision, attempts, retry_after, permanent, "
-                      "reason) VALUES (?,?,?,?,?,?)");
+                      "reason, op, cause, inputs_digest, since) VALUES (?,?,?,?,?,?,?,?,?,?)");
   q.bind(1, f.mitigation_id);
   q.bind(2, static_cast<int64_t>(f.revision));
   q.bind(3, f.attempts);
   q.bind(4, static_cast<int64_t>(f.retry_after));
   q.bind(5, f.permanent ? 1 : 0);
   q.bind(6, f.reason);
+  q.bind(7, f.op);
+  q.bind(8, f.cause);
+  q.bind(9, f.inputs_digest);
+  q.bind(10, f.since.empty() ? utc_now_text() : f.since);
   q.exec();
+}
+
+void Store::failure_clear_all() { db_->exec("DELETE FROM failures"); }
+
+void Store::last_good_put(const std::string& source, const std::string& bytes) {
+  SQLite::Statement q(*db_, "INSERT OR REPLACE INTO last_good_manifests (source, bytes, stored_at) VALUES (?, ?, ?)");
+  q.bind(1, source);
+  q.bind(2, bytes.data(), static_cast<int>(bytes.size()));
+  q.bind(3, utc_now_text());
+  q.exec();
+}
+
+std::optional<std::string> Store::last_good_get(const std::string& source) {
+  SQLite::Statement q(*db_, "SELECT bytes FROM last_good_manifests WHERE source = ?");
+  q.bind(1, source);
+  if (!q.executeStep()) return std::nullopt;
+  const auto& c = q.getColumn(0);
+  return std::string(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
 }
 
 void Store::failure_clear(const std::string& id) {
@@ -426,12 +455,14 @@ void Store::failure_clear(const std::string& id) {
 
 std::vector<FailureRow> Store::failures() {
   SQLite::Statement q(*db_,
-                      "SELECT mitigation_id, revision, attempts, retry_after, permanent, reason FROM failures ORDER BY "
-                      "mitigation_id");
+                      "SELECT mitigation_id, revision, attempts, retry_after, permanent, reason, op, cause, "
+                      "inputs_digest, since FROM failures ORDER BY mitigation_id");
   std::vector<FailureRow> out;
   while (q.executeStep()) {
     out.push_back({q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt(),
-                   q.getColumn(3).getInt64(), q.getColumn(4).getInt() != 0, q.getColumn(5).getString()});
+                   q.getColumn(3).getInt64(), q.getColumn(4).getInt() != 0, q.getColumn(5).getString(),
+                   q.getColumn(6).getString(), q.getColumn(7).getString(), q.getColumn(8).getString(),
+                   q.getColumn(9).getString()});
   }
   return out;
 }

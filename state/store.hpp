@@ -46,6 +46,12 @@ struct RunRecord {
   std::string result;
 };
 
+// A mitigation that could not be put in force (op "apply") or taken out (op "revert"), and when
+// to try again. `cause` says who is to blame: "mitigation" (its own change broke a valid config,
+// its probe or unit job failed), "environment" (the live config was already broken, D-Bus is
+// down: nothing is blamed) or "manifest" (it cannot be rendered for this server: only a new
+// revision or inventory helps). `inputs_digest` is the digest of every input when it failed: any
+// change of an input retries at once.
 struct FailureRow {
   std::string mitigation_id;
   std::int64_t revision = 0;
@@ -53,6 +59,10 @@ struct FailureRow {
   std::int64_t retry_after = 0;  // unix seconds
   bool permanent = false;
   std::string reason;
+  std::string op = "apply";
+  std::string cause = "mitigation";
+  std::string inputs_digest;
+  std::string since;  // UTC text of the first failure of this streak
 };
 
 struct AuditQuery {
@@ -70,7 +80,7 @@ class Store {
   static std::unique_ptr<Store> open(const std::string& path);
   ~Store();
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   int schema_version();
   const std::string& path() const { return path_; }
 
@@ -101,6 +111,13 @@ class Store {
   void failure_record(const FailureRow& f);
   void failure_clear(const std::string& mitigation_id);
   std::vector<FailureRow> failures();
+  // Every failure's retry_after moved to `at` (mitigctl retry without ids, an input change).
+  void failure_clear_all();
+
+  // The last manifest bytes that parsed, per source (a file name or a feed path): an invalid
+  // new version keeps the last good one in force.
+  void last_good_put(const std::string& source, const std::string& bytes);
+  std::optional<std::string> last_good_get(const std::string& source);
 
   // Small key/value facts: feed freshness, last policy digest...
   void fact_set(const std::string& key, const std::string& value);

@@ -92,7 +92,7 @@ TEST_CASE("Desired: expired, not applicable, unknown version, withdrawn, failed"
   h.in.in_ledger["OLD"] = 7;
   CHECK(h.decide("OLD").status == Status::withdrawn);
   CHECK(h.decide("OLD").want == Want::absent);
-  h.in.failures["M2"] = {3, 2, *parse_utc_timestamp("2026-11-24T13:00:00Z"), false, "probe failed"};
+  h.in.failures["M2"] = {3, 2, *parse_utc_timestamp("2026-11-24T13:00:00Z"), false, "probe failed", "apply", "mitigation", ""};
   CHECK(h.decide("M2").status == Status::failed);
   CHECK(h.decide("M2").want == Want::hold);
 }

@@ -1,0 +1,128 @@
+// mitigctl rules render|test: what a manifest becomes, and its verdicts offline or live.
+#include "daemon/cli_common.hpp"
+
+#include "policies/json_input.hpp"
+#include "policies/rule_eval.hpp"
+#include "reconcilers/web_rules.hpp"
+
+#include <boost/json.hpp>
+
+#include <iostream>
+#include <set>
+
+namespace mitigd {
+namespace json = boost::json;
+
+namespace {
+
+Manifest load_manifest_file(const std::string& path) {
+  auto text = json_input::read_file_capped(path, 256 * 1024);
+  if (!text) throw ErrorException(text.error());
+  auto m = parse_manifest(path, *text);
+  if (!m) throw ErrorException(m.error());
+  return std::move(*m);
+}
+
+}  // namespace
+
+int cmd_rules(Cli& cli, const Args& args) {
+  if (args.positional().size() != 2) throw UsageError("rules render|test MANIFEST");
+  const std::string& sub = args.positional()[0];
+  Manifest m = load_manifest_file(args.positional()[1]);
+  Inventory inv;
+  if (auto inv_file = args.value("--inventory")) {
+    auto loaded = load_inventory(*inv_file);
+    if (!loaded) throw ErrorException(loaded.error());
+    inv = std::move(*loaded);
+  }
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < m.actions.size(); ++i) all.push_back(i);
+  if (sub == "render") {
+    std::string server = args.value("--server").value_or("nginx");
+    if (server != "nginx" && server != "apache") throw UsageError("--server nginx|apache");
+    WebServerKind kind = server == "nginx" ? WebServerKind::nginx : WebServerKind::apache;
+    if (auto engine = args.value("--engine")) {
+      if (*engine != "config" && *engine != "module") throw UsageError("--engine config|module");
+      if (*engine == "module" && kind != WebServerKind::nginx) throw UsageError("--engine module is for nginx");
+      if (!inv.web_server) inv.web_server.emplace();
+      inv.web_server->kind = kind;
+      inv.web_server->rules_engine = *engine == "module" ? RulesEngine::module : RulesEngine::config;
+    }
+    RulesEngine engine = inv.web_server ? inv.web_server->rules_engine : RulesEngine::config;
+    auto files = web::render(kind, m, all, inv);
+    if (!files) throw ErrorException(files.error());
+    for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567", engine)) {
+      std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
+    }
+    for (const auto& f : *files) {
+      std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
+    }
+    return 0;
+  }
+  if (sub != "test") throw UsageError("rules render|test MANIFEST");
+  auto req_file = args.value("--requests");
+  if (!req_file) throw UsageError("rules test needs --requests FILE");
+  auto text = json_input::read_file_capped(*req_file, 16 * 1024 * 1024);
+  if (!text) throw ErrorException(text.error());
+  auto requests = parse_request_list(*req_file, *text);
+  if (!requests) throw ErrorException(requests.error());
+  std::map<std::size_t, std::vector<std::string>> prefixes;
+  for (std::size_t i = 0; i < m.actions.size(); ++i) {
+    const Action& a = m.actions[i];
+    if (const auto* v = std::get_if<DisableVdir>(&a.detail)) {
+      if (auto it = inv.vdirs.find(v->vdir); it != inv.vdirs.end()) prefixes[i].push_back(it->second.prefix);
+    }
+    if (const auto* p = std::get_if<DisableAppPool>(&a.detail)) {
+      for (const auto& [n, vd] : inv.vdirs) {
+        if (vd.app_pool == p->app_pool) prefixes[i].push_back(vd.prefix);
+      }
+    }
+  }
+  auto live = args.value("--live");
+  HttpProber prober;
+  std::set<int> block_statuses{403, 444};
+  for (const Action& a : m.actions) {
+    if (const auto* r = std::get_if<RewriteRule>(&a.detail)) block_statuses.insert(r->respond.status);
+  }
+  int mismatches = 0;
+  json::array results;
+  for (const Probe& p : *requests) {
+    std::string verdict, detail;
+    if (live) {
+      auto r = prober.send(*live, p.request);
+      if (!r) {
+        verdict = "error";
+        detail = r.error().message;
+      } else {
+        bool blocked = r->dropped || block_statuses.contains(r->status);
+        verdict = blocked ? "blocked" : "passed";
+        detail = r->dropped ? "connection dropped" : "status " + std::to_string(r->status);
+      }
+    } else {
+      RuleVerdict v = evaluate_request(m, p.request, prefixes);
+      verdict = v.blocked ? "blocked" : "passed";
+      detail = v.blocked ? "by \"" + v.action + "\" (" + std::to_string(v.status) + ")" : "no rule matched";
+      if (v.engine_error) detail += "; PCRE2 gave up (match limit): the server fails closed";
+    }
+    std::string expected = p.expect == Probe::Expect::blocked ? "blocked" : "passed";
+    bool ok = verdict == expected;
+    if (!ok) ++mismatches;
+    if (cli.json_out) {
+      results.push_back(json::object{{"method", p.request.method}, {"target", p.request.target}, {"expected", expected},
+                                     {"verdict", verdict}, {"detail", detail}, {"ok", ok}});
+    } else {
+      std::cout << (ok ? "ok   " : "FAIL ") << p.request.method << " " << p.request.target << "  expected " << expected
+                << ", got " << verdict << " (" << detail << ")\n";
+    }
+  }
+  if (cli.json_out) {
+    print_json(json::object{{"requests", requests->size()}, {"mismatches", mismatches}, {"results", std::move(results)}});
+  } else {
+    std::cout << requests->size() << " requests, " << requests->size() - static_cast<std::size_t>(mismatches) << " as expected, "
+              << mismatches << " mismatches" << (live ? " (live: " + *live + ")" : " (offline, PCRE2)") << "\n";
+  }
+  return mismatches == 0 ? 0 : 1;
+}
+
+
+}  // namespace mitigd

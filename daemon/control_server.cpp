@@ -1,0 +1,140 @@
+#include "daemon/control_server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace mitigd {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+struct ControlServer::Client {
+  Client(asio::local::stream_protocol::socket s, asio::io_context& io)
+      : socket(std::move(s)), buffer(kMaxControlLine + 1), deadline(io) {}
+  asio::local::stream_protocol::socket socket;
+  asio::streambuf buffer;
+  asio::steady_timer deadline;
+};
+
+ControlServer::ControlServer(asio::io_context& io, Logger& log, Handlers handlers)
+    : io_(io), log_(log), handlers_(std::move(handlers)), pause_(io) {}
+
+void ControlServer::start(const std::string& path, const std::string& group) {
+  if (path.empty()) return;
+  path_ = path;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  ::unlink(path.c_str());
+  acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
+  asio::local::stream_protocol::endpoint ep(path);
+  acceptor_->open(ep.protocol());
+  // Created 0660 from the start (umask), then given to the group: never briefly open to all.
+  mode_t old = ::umask(0117);
+  boost::system::error_code bind_error;
+  acceptor_->bind(ep, bind_error);
+  ::umask(old);
+  if (bind_error) throw boost::system::system_error(bind_error, path);
+  acceptor_->listen();
+  if (!group.empty()) {
+    if (struct group* g = ::getgrnam(group.c_str())) {
+      gid_ = g->gr_gid;
+      if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+        log_.log(LOG_WARNING, "cannot give the control socket to group " + group);
+      }
+    } else {
+      log_.log(LOG_WARNING, "control_group " + group + " does not exist: only root may trigger changes");
+    }
+  }
+  accept();
+}
+
+void ControlServer::close() {
+  boost::system::error_code ignored;
+  pause_.cancel();
+  if (acceptor_) {
+    acceptor_->close(ignored);
+    ::unlink(path_.c_str());
+  }
+}
+
+void ControlServer::accept() {
+  acceptor_->async_accept([this](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+    if (ec) {
+      // Out of descriptors (or a transient error): keep serving, after a short pause so that a
+      // flood cannot spin the loop.
+      pause_.expires_after(ec == asio::error::no_descriptors ? 200ms : 20ms);
+      pause_.async_wait([this](auto e) {
+        if (!e) accept();
+      });
+      return;
+    }
+    if (clients_ >= kMaxClients) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+    } else {
+      serve(std::make_shared<Client>(std::move(socket), io_));
+    }
+    accept();
+  });
+}
+
+bool ControlServer::may_change(int fd) const {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  if (cred.uid == 0 || cred.uid == ::getuid()) return true;
+  if (!gid_) return false;
+  return peer_in_group(cred.pid, *gid_);
+}
+
+void ControlServer::serve(std::shared_ptr<Client> client) {
+  ++clients_;
+  client->deadline.expires_after(10s);
+  client->deadline.async_wait([client](auto ec) {
+    boost::system::error_code ignored;
+    if (!ec) client->socket.close(ignored);  // no complete request in time
+  });
+  asio::async_read_until(client->socket, client->buffer, '\n', [this, client](auto ec, std::size_t) {
+    client->deadline.cancel();
+    if (ec) {
+      --clients_;
+      return;
+    }
+    std::istream in(&client->buffer);
+    std::string line;
+    std::getline(in, line);
+    auto request = parse_control_request(line);
+    if (!request) {
+      --clients_;
+      auto reply = std::make_shared<std::string>(json::serialize(json::object{{"ok", false}, {"error", request.error().message}}) + "\n");
+      asio::async_write(client->socket, asio::buffer(*reply), [client, reply](auto, std::size_t) {});
+      return;
+    }
+    answer(client, *request);
+  });
+}
+
+void ControlServer::answer(std::shared_ptr<Client> client, const ControlRequest& request) {
+  auto send = [this, client](const json::object& v) {
+    --clients_;
+    auto text = std::make_shared<std::string>(json::serialize(v) + "\n");
+    asio::async_write(client->socket, asio::buffer(*text), [client, text](auto, std::size_t) {
+      boost::system::error_code ignored;
+      client->socket.shutdown(asio::socket_base::shutdown_both, ignored);
+    });
+  };
+  if (request.command == "status") return send(handlers_.status());
+  if (!may_change(client->socket.native_handle())) {
+    return send(json::object{{"ok", false}, {"error", "permission denied: only root or the control group may trigger a reconcile"}});
+  }
+  handlers_.change(request, send);
+}
+
+}  // namespace mitigd
