@@ -16,8 +16,10 @@ std::string new_run_id() {
   return state::utc_now_text() + "-" + Botan::hex_encode(rng.random_vec(4), false);
 }
 
-Engine::Engine(Config config, CommandRunner& runner, Prober& prober)
-    : config_(std::move(config)), runner_(runner), prober_(prober) {}
+Engine::Engine(Config config, CommandRunner& runner, Prober& prober, Clock& clock, SystemdFactory systemd)
+    : config_(std::move(config)), runner_(runner), prober_(prober), clock_(clock), systemd_factory_(std::move(systemd)) {
+  if (!systemd_factory_) systemd_factory_ = [](const std::string& bus) { return make_sdbus_systemd(bus); };
+}
 
 Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   auto inventory = load_inventory(config_.inventory);
@@ -29,8 +31,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
     if (!store) return make_error(Errc::internal, "the TUF feed needs the state store");
     if (!fetcher_) fetcher_ = feed::make_fetcher(config_.feed->http);
     feed::FeedStatus status;
-    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    manifests = feed::load_feed(*config_.feed, *store, *fetcher_, refresh_feed, now, status, &feed_memo_);
+    manifests = feed::load_feed(*config_.feed, *store, *fetcher_, refresh_feed, clock_.wall(), status, &feed_memo_);
     feed_status_ = status;
   } else {
     manifests = feed::load_manifest_dir(config_.manifests_dir, store);
@@ -41,7 +42,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   web_.reset();
   web_driver_.reset();
   if (inputs_->inventory.web_server) {
-    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_);
+    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_, clock_);
     web_driver_->set_checkpoint(checkpoint_);
     web_driver_->set_self_writes(self_writes_);
     web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);
@@ -52,7 +53,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   // when the inventory names another bus.
   if (!systemd_driver_ || systemd_bus_ != inputs_->inventory.systemd_bus) {
     systemd_bus_ = inputs_->inventory.systemd_bus;
-    systemd_driver_ = make_sdbus_systemd(systemd_bus_);
+    systemd_driver_ = systemd_factory_(systemd_bus_);
   }
   units_ = std::make_unique<SystemdReconciler>(*systemd_driver_, inputs_->inventory);
   units_->set_checkpoint(checkpoint_);
@@ -118,7 +119,7 @@ Plan Engine::plan(state::Store& store, SysSeconds now) {
 
 ApplyOutcome Engine::apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor) {
   ApplyContext ctx{store, reconcilers(), inputs_->inventory, inputs_->inventory.web_server ? &prober_ : nullptr,
-                   run_id, actor, [] { return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()); },
+                   run_id, actor, clock_,
                    std::chrono::milliseconds(1000), {403, 444}, checkpoint_, inputs_digest()};
   if (units_) units_->set_checkpoint(checkpoint_);
   if (web_driver_) {

@@ -12,6 +12,7 @@
 #include "reconcilers/systemd_reconciler.hpp"
 #include "reconcilers/web_reconciler.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -25,7 +26,9 @@ struct Inputs {
 
 class Engine {
  public:
-  Engine(Config config, CommandRunner& runner, Prober& prober);
+  // The systemd driver for a bus address (the real one over sd-bus by default; tests pass fakes).
+  using SystemdFactory = std::function<std::unique_ptr<SystemdDriver>(const std::string& bus)>;
+  Engine(Config config, CommandRunner& runner, Prober& prober, Clock& clock = system_clock(), SystemdFactory systemd = {});
 
   // Reloads inventory, policy and manifests. With a TUF feed configured the store is required;
   // refresh_feed runs the online update first (otherwise only verified local state is used).
@@ -35,6 +38,7 @@ class Engine {
   bool loaded() const { return inputs_.has_value(); }
   const Inputs& inputs() const { return *inputs_; }
   const Config& config() const { return config_; }
+  Clock& clock() const { return clock_; }
 
   std::vector<Decision> decide(state::Store& store, SysSeconds now);
   // SHA-256 over every input: manifests (and refused ones), inventory, policy files, and the web
@@ -51,6 +55,8 @@ class Engine {
   Config config_;
   CommandRunner& runner_;
   Prober& prober_;
+  Clock& clock_;
+  SystemdFactory systemd_factory_;
   std::optional<Inputs> inputs_;
   std::unique_ptr<web::ConfigDirDriver> web_driver_;
   std::unique_ptr<WebRulesReconciler> web_;

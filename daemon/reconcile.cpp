@@ -13,10 +13,6 @@ namespace json = boost::json;
 
 namespace {
 
-SysSeconds now_seconds() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
 void audit(state::Store& store, const std::string& event, const std::string& actor, const std::string& message,
            json::object detail = {}) {
   store.audit_append({"", event, "", 0, "", actor, message, json::serialize(detail)});
@@ -90,7 +86,7 @@ void load_inputs(Engine& engine, state::Store& store, const RunRequest& request,
   }
   if (engine.loaded() && r.inputs_ok) {
     audit_input_changes(store, engine.inputs(), request.actor);
-    if (!engine.config().feed) r.feed_last_success = now_seconds().time_since_epoch().count();
+    if (!engine.config().feed) r.feed_last_success = engine.clock().wall().time_since_epoch().count();
   }
   if (const auto& fs = engine.feed_status()) {
     r.feed = *fs;
@@ -139,7 +135,7 @@ RunReport reconcile(Engine& engine, state::Store& store, const RunRequest& reque
     if (engine.loaded()) {
       r.ran = true;
       r.warnings = input_warnings(store, engine.inputs(), request.actor);
-      Plan plan = engine.plan(store, now_seconds());
+      Plan plan = engine.plan(store, engine.clock().wall());
       r.mode = plan.mode;
       r.steps = plan.steps.size();
       if (request.expected_digest && *request.expected_digest != plan.digest) {
@@ -150,7 +146,7 @@ RunReport reconcile(Engine& engine, state::Store& store, const RunRequest& reque
         store.run_begin({r.run_id, request.trigger, "", "", "", ""});
         r.outcome = engine.apply(plan, store, r.run_id, request.actor);
         store.run_finish(r.run_id, r.outcome.ok() ? "ok" : "failed", plan.digest);
-        plan = engine.plan(store, now_seconds());  // states after the change
+        plan = engine.plan(store, engine.clock().wall());  // states after the change
       }
       summarise(plan, store, r);
     }

@@ -72,14 +72,14 @@ std::set<int> blocking_statuses(const std::map<std::string, const Manifest*>& ma
   return s;
 }
 
-std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, const std::set<int>& blocked_statuses,
-                       std::chrono::milliseconds window) {
-  auto end = std::chrono::steady_clock::now() + window;
+std::string run_probes(Prober& prober, Clock& clock, const std::string& url, const Manifest& m,
+                       const std::set<int>& blocked_statuses, std::chrono::milliseconds window) {
+  auto end = clock.steady() + window;
   std::string problem;
   for (;;) {
     problem = probe_once(prober, url, m, blocked_statuses);
-    if (problem.empty() || std::chrono::steady_clock::now() >= end) return problem;
-    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    if (problem.empty() || clock.steady() >= end) return problem;
+    clock.sleep_for(std::chrono::milliseconds(15));
   }
 }
 
@@ -174,7 +174,7 @@ class MitigationApplier {
     // 3. Probes at the real listener.
     bool probed = std::any_of(done.begin(), done.end(), [](const auto& p) { return p.first->probed(); });
     if (probed && ctx_.prober && ctx_.inventory.web_server && !m.probes.empty()) {
-      std::string problem = run_probes(*ctx_.prober, ctx_.inventory.web_server->probe_url, m, ctx_.blocking_statuses, ctx_.probe_window);
+      std::string problem = run_probes(*ctx_.prober, ctx_.clock, ctx_.inventory.web_server->probe_url, m, ctx_.blocking_statuses, ctx_.probe_window);
       if (!problem.empty()) return fail(m, recorded.new_rows, done, make_error(Errc::probe_failed, "probe failed: " + problem));
     }
     reach(ctx_.checkpoint, "apply: probes passed, not committed");
@@ -328,7 +328,7 @@ class MitigationApplier {
     row.mitigation_id = id;
     row.revision = revision;
     row.attempts = same_streak ? previous->attempts + 1 : 1;
-    SysSeconds next = ctx_.now() + backoff(cause, row.attempts);
+    SysSeconds next = ctx_.clock.wall() + backoff(cause, row.attempts);
     row.retry_after = next.time_since_epoch().count();
     row.permanent = cause == "manifest";
     row.reason = error.message;

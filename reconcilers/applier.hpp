@@ -5,6 +5,7 @@
 //   for the mitigation is rolled back, the failure is recorded with backoff and audited;
 //   nothing applied is forgotten: a row is removed only after its undo succeeded.
 #include "reconcilers/checkpoint.hpp"
+#include "reconcilers/clock.hpp"
 #include "reconcilers/plan.hpp"
 #include "reconcilers/prober.hpp"
 #include "reconcilers/reconciler.hpp"
@@ -25,7 +26,7 @@ struct ApplyContext {
   Prober* prober = nullptr;  // null: no web server, probes are skipped
   std::string run_id;
   std::string actor;
-  std::function<SysSeconds()> now;
+  Clock& clock;
   std::chrono::milliseconds probe_window{1000};  // retries for an upstream that is slow to answer
   std::set<int> blocking_statuses{403, 444};
   Checkpoint checkpoint;
@@ -54,8 +55,8 @@ ObservedState observe_all(const std::vector<Reconciler*>& reconcilers, const std
 // (retrying until the window closes, since a reload takes a moment), else what went wrong.
 // `blocking_statuses`: every status a mitigation on this server answers with (403, 444 and those
 // the manifests give): a request another mitigation already refuses is blocked too.
-std::string run_probes(Prober& prober, const std::string& url, const Manifest& m, const std::set<int>& blocking_statuses,
-                       std::chrono::milliseconds window);
+std::string run_probes(Prober& prober, Clock& clock, const std::string& url, const Manifest& m,
+                       const std::set<int>& blocking_statuses, std::chrono::milliseconds window);
 std::set<int> blocking_statuses(const std::map<std::string, const Manifest*>& manifests);
 
 ApplyOutcome apply_plan(const Plan& plan, const std::map<std::string, const Manifest*>& manifests, ApplyContext& ctx);

@@ -217,28 +217,28 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
   // 15 ms of margin past the 100: the master's SIGQUIT and the old workers closing their listening
   // sockets; the old generation's absence is then still checked three times.
   const auto overlap = server_.kind == WebServerKind::nginx ? 115ms : 0ms;
-  const auto reloaded = std::chrono::steady_clock::now();
+  const auto reloaded = clock_.steady();
   auto end = reloaded + 10s;
-  std::optional<std::chrono::steady_clock::time_point> new_seen;
+  std::optional<Clock::Steady> new_seen;
   int good_rounds = 0;
   std::string seen;
   while (good_rounds < 3) {
     bool ok = true;
     if (!new_generation.empty()) {
       ok = serving(new_generation, seen);
-      if (ok && !new_seen) new_seen = std::chrono::steady_clock::now();
+      if (ok && !new_seen) new_seen = clock_.steady();
     }
     // The window opens at the latest when the new workers answer (or, with no new generation
     // to see, when the reload was requested).
     auto window_over = (new_seen ? *new_seen : reloaded) + overlap;
-    if (ok && std::chrono::steady_clock::now() < window_over) {
-      std::this_thread::sleep_until(window_over);
+    if (ok && clock_.steady() < window_over) {
+      clock_.sleep_until(window_over);
       continue;
     }
     if (ok && !old_generation.empty()) ok = !serving(old_generation, seen);
     good_rounds = ok ? good_rounds + 1 : 0;
     if (good_rounds >= 3) break;
-    if (std::chrono::steady_clock::now() >= end) {
+    if (clock_.steady() >= end) {
       // The reload itself succeeded, so the server block behind probe_url does not include
       // mitigd's files (or probe_url names another listener): a wiring problem, not the rule's.
       return make_error(Errc::environment,
@@ -246,7 +246,7 @@ Result<void> ConfigDirDriver::wait_for_generation(const std::string& new_generat
                             "): does the server block that answers probe_url include " + server_.server_include_dir +
                             "/*.conf?");
     }
-    std::this_thread::sleep_for(2ms);
+    clock_.sleep_for(2ms);
   }
   return {};
 }

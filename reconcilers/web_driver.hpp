@@ -6,6 +6,7 @@
 // (web_rules) and in the commands the inventory gives.
 #include "policies/inventory.hpp"
 #include "reconcilers/checkpoint.hpp"
+#include "reconcilers/clock.hpp"
 #include "reconcilers/command_runner.hpp"
 #include "reconcilers/prober.hpp"
 #include "reconcilers/self_writes.hpp"
@@ -29,8 +30,8 @@ Result<FileSet> fileset_from_json(std::string_view text);
 
 class ConfigDirDriver {
  public:
-  ConfigDirDriver(WebServer server, CommandRunner& runner, Prober& prober)
-      : server_(std::move(server)), runner_(runner), prober_(prober) {}
+  ConfigDirDriver(WebServer server, CommandRunner& runner, Prober& prober, Clock& clock = system_clock())
+      : server_(std::move(server)), runner_(runner), prober_(prober), clock_(clock) {}
 
   WebServerKind kind() const { return server_.kind; }
   const WebServer& server() const { return server_; }
@@ -71,6 +72,7 @@ class ConfigDirDriver {
   WebServer server_;
   CommandRunner& runner_;
   Prober& prober_;
+  Clock& clock_;
   Checkpoint checkpoint_;
   SelfWrites* self_writes_ = nullptr;
 };

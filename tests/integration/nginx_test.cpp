@@ -128,9 +128,13 @@ TEST_CASE("NginxRules: a config the server refuses leaves the running server exa
   CHECK(d.store().ledger().empty());
   auto failures = d.store().failures();
   REQUIRE(failures.size() == 1);
-  CHECK(failures[0].permanent);
+  // The live config validates, so the mitigation's own file broke it: blamed on the mitigation,
+  // retried with backoff (not forever refused, not in a loop): the next plan holds until then.
+  CHECK_FALSE(failures[0].permanent);
+  CHECK(failures[0].cause == "mitigation");
+  CHECK(failures[0].retry_after > std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch()).count());
   CHECK(failures[0].reason.find("does not validate") != std::string::npos);
-  // A permanent failure is not retried in a loop: the next plan holds.
   CHECK(d.plan().empty());
 }
 
