@@ -87,33 +87,42 @@ int cmd_validate_manifests(Cli& cli, const Args& args) {
   return 0;
 }
 
-int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args) {
-  Config config = cli.config();
-  std::string file;
+namespace {
+
+// The policy file a command edits: org.json with --org, else servers/<host>.json (this inventory's
+// host, or --server HOST, which must exist unless --create).
+std::string policy_file_for(const Config& config, const Args& args) {
   if (args.flag("--org")) {
     if (args.value("--server")) throw UsageError("--org and --server exclude each other");
-    file = config.policy_dir + "/org.json";
-  } else {
-    std::string host;
-    if (auto h = args.value("--server")) {
-      host = *h;
-    } else {
-      auto inv = load_inventory(config.inventory);
-      if (!inv) throw ErrorException(inv.error());
-      host = inv->host;
-    }
-    if (host.empty() || host.find('/') != std::string::npos || host.starts_with(".")) throw UsageError("--server HOST: a host name");
-    file = config.policy_dir + "/servers/" + host + ".json";
-    if (!std::filesystem::exists(file)) {
-      // A mistyped host must not silently create a policy no server reads.
-      if (args.value("--server") && !args.flag("--create")) {
-        throw ErrorException(make_error(Errc::not_found, file + " does not exist: no server policy for host \"" + host +
-                                                             "\" yet. Check the spelling, or add --create to start one"));
-      }
-      std::filesystem::create_directories(config.policy_dir + "/servers");
-      write_or_throw(file, "{\n  \"blocked\": []\n}\n");
-    }
+    return config.policy_dir + "/org.json";
   }
+  std::string host;
+  if (auto h = args.value("--server")) {
+    host = *h;
+  } else {
+    auto inv = load_inventory(config.inventory);
+    if (!inv) throw ErrorException(inv.error());
+    host = inv->host;
+  }
+  if (host.empty() || host.find('/') != std::string::npos || host.starts_with(".")) throw UsageError("--server HOST: a host name");
+  std::string file = config.policy_dir + "/servers/" + host + ".json";
+  if (!std::filesystem::exists(file)) {
+    // A mistyped host must not silently create a policy no server reads.
+    if (args.value("--server") && !args.flag("--create")) {
+      throw ErrorException(make_error(Errc::not_found, file + " does not exist: no server policy for host \"" + host +
+                                                           "\" yet. Check the spelling, or add --create to start one"));
+    }
+    std::filesystem::create_directories(config.policy_dir + "/servers");
+    write_or_throw(file, "{\n  \"blocked\": []\n}\n");
+  }
+  return file;
+}
+
+}  // namespace
+
+int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args) {
+  Config config = cli.config();
+  std::string file = policy_file_for(config, args);
   auto text = json_input::read_file_capped(file, 1024 * 1024);
   if (!text) throw ErrorException(text.error());
   Result<std::string> edited = make_error(Errc::internal, "no edit");

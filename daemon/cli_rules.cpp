@@ -23,6 +23,30 @@ Manifest load_manifest_file(const std::string& path) {
   return std::move(*m);
 }
 
+int render(const Manifest& m, Inventory inv, const Args& args) {
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < m.actions.size(); ++i) all.push_back(i);
+  std::string server = args.value("--server").value_or("nginx");
+  if (server != "nginx" && server != "apache") throw UsageError("--server nginx|apache");
+  WebServerKind kind = server == "nginx" ? WebServerKind::nginx : WebServerKind::apache;
+  if (auto engine = args.value("--engine")) {
+    if (*engine != "config" && *engine != "module") throw UsageError("--engine config|module");
+    if (*engine == "module" && kind != WebServerKind::nginx) throw UsageError("--engine module is for nginx");
+    if (!inv.web_server) inv.web_server.emplace();
+    inv.web_server->kind = kind;
+    inv.web_server->rules_engine = *engine == "module" ? RulesEngine::module : RulesEngine::config;
+  }
+  RulesEngine engine = inv.web_server ? inv.web_server->rules_engine : RulesEngine::config;
+  auto files = web::render(kind, m, all, inv);
+  if (!files) throw ErrorException(files.error());
+  auto print = [](const web::RenderedFile& f) {
+    std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
+  };
+  for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567", engine)) print(f);
+  for (const auto& f : *files) print(f);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_rules(Cli& cli, const Args& args) {
@@ -35,30 +59,7 @@ int cmd_rules(Cli& cli, const Args& args) {
     if (!loaded) throw ErrorException(loaded.error());
     inv = std::move(*loaded);
   }
-  std::vector<std::size_t> all;
-  for (std::size_t i = 0; i < m.actions.size(); ++i) all.push_back(i);
-  if (sub == "render") {
-    std::string server = args.value("--server").value_or("nginx");
-    if (server != "nginx" && server != "apache") throw UsageError("--server nginx|apache");
-    WebServerKind kind = server == "nginx" ? WebServerKind::nginx : WebServerKind::apache;
-    if (auto engine = args.value("--engine")) {
-      if (*engine != "config" && *engine != "module") throw UsageError("--engine config|module");
-      if (*engine == "module" && kind != WebServerKind::nginx) throw UsageError("--engine module is for nginx");
-      if (!inv.web_server) inv.web_server.emplace();
-      inv.web_server->kind = kind;
-      inv.web_server->rules_engine = *engine == "module" ? RulesEngine::module : RulesEngine::config;
-    }
-    RulesEngine engine = inv.web_server ? inv.web_server->rules_engine : RulesEngine::config;
-    auto files = web::render(kind, m, all, inv);
-    if (!files) throw ErrorException(files.error());
-    for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567", engine)) {
-      std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
-    }
-    for (const auto& f : *files) {
-      std::cout << "### " << (f.context == web::Context::http ? "http" : "server") << " include: " << f.name << "\n" << f.text << "\n";
-    }
-    return 0;
-  }
+  if (sub == "render") return render(m, std::move(inv), args);
   if (sub != "test") throw UsageError("rules render|test MANIFEST");
   auto req_file = args.value("--requests");
   if (!req_file) throw UsageError("rules test needs --requests FILE");

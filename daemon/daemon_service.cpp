@@ -6,6 +6,7 @@
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_server.hpp"
 #include "daemon/reconcile.hpp"
+#include "daemon/run_log.hpp"
 #include "daemon/trigger_queue.hpp"
 #include "daemon/unit_watch.hpp"
 #include "daemon/watch_set.hpp"
@@ -206,13 +207,16 @@ class Daemon {
     const RunReport& r = w.report;
     queue_.finished(TriggerQueue::Clock::now(), !r.error.empty());
     ::malloc_trim(0);  // idle for minutes between runs: give back what the run freed
-    log_run(w);
+    if (!w.config_note.empty()) log_.log(w.new_config ? LOG_NOTICE : LOG_ERR, w.config_note);
+    run_log_.after_run(w.run, r);
     metrics_.record_run(r);
     if (r.feed) metrics_.record_feed(r.feed->expires ? r.feed->expires->time_since_epoch().count() : 0, r.feed->error.empty(), r.feed->expired);
     notify_systemd(w);
     if (!options_.once) {
-      if (!w.watch_paths.empty() && w.watch_paths != files_.watched() && !files_.watch(w.watch_paths)) {
-        log_.log(LOG_WARNING, "inotify unavailable: changes are picked up by the timers only");
+      if (!w.watch_paths.empty() && w.watch_paths != files_.watched()) {
+        // A change made before the new watches existed (during this run) sent no event: look once more.
+        if (files_.watch(w.watch_paths)) queue_.request("files");
+        else log_.log(LOG_WARNING, "inotify unavailable: changes are picked up by the timers only");
       }
       if (w.unit_bus_changed) attach_units(w);
     }
@@ -238,36 +242,6 @@ class Daemon {
     // The watch starts after this run changed the units: a change made in between sent no
     // signal we could hear. Look once more.
     if (units_.active()) queue_.request("unit");
-  }
-
-  void log_run(const WorkerResult& w) {
-    const RunReport& r = w.report;
-    std::string run = std::to_string(w.run);
-    if (!w.config_note.empty()) log_.log(w.new_config ? LOG_NOTICE : LOG_ERR, w.config_note);
-    if (!r.inputs_ok && r.inputs_error != last_inputs_error_) {
-      log_.log(LOG_ERR, "inputs refused, the last good ones stay in force: " + r.inputs_error, {{"EVENT", "inputs_invalid"}});
-    } else if (r.inputs_ok && !last_inputs_error_.empty()) {
-      log_.log(LOG_NOTICE, "inputs valid again", {{"EVENT", "inputs_valid"}});
-    }
-    last_inputs_error_ = r.inputs_ok ? "" : r.inputs_error;
-    std::string warnings;
-    for (const auto& s : r.warnings) warnings += s + "\n";
-    if (warnings != last_warnings_) {
-      for (const auto& s : r.warnings) log_.log(LOG_WARNING, "WARNING: " + s, {{"EVENT", "warning"}});
-      last_warnings_ = warnings;
-    }
-    for (const auto& line : r.outcome.lines) {
-      log_.log(line.starts_with("!") ? LOG_ERR : LOG_NOTICE, line, {{"RUN", run}, {"TRIGGER", r.trigger}});
-    }
-    if (!r.error.empty()) log_.log(LOG_ERR, "reconcile failed: " + r.error, {{"RUN", run}});
-    if (r.feed) {
-      std::string problem = r.feed->expired ? "the trusted feed metadata has EXPIRED" : r.feed->error;
-      if (problem != last_feed_error_) {
-        if (problem.empty()) log_.log(LOG_NOTICE, "feed verifies again", {{"EVENT", "feed_recovered"}});
-        else log_.log(LOG_ERR, "feed: " + problem + " (the last verified state stays in force)", {{"EVENT", "feed_problem"}});
-        last_feed_error_ = problem;
-      }
-    }
   }
 
   void notify_systemd(const WorkerResult& w) {
@@ -359,6 +333,7 @@ class Daemon {
   DaemonOptions options_;
   Config config_;  // the loop's copy
   Logger log_;
+  RunLog run_log_{log_};
   Metrics metrics_;
   web::SelfWrites self_writes_;  // shared: the driver records on the worker, the watch reads on the loop
   asio::thread_pool worker_{1};
@@ -381,7 +356,6 @@ class Daemon {
   std::deque<std::pair<std::uint64_t, ControlServer::Reply>> waiters_;
   std::vector<std::vector<std::string>> retry_ids_;
   std::optional<RunReport> last_;
-  std::string last_feed_error_, last_inputs_error_, last_warnings_;
   std::mt19937 rng_;
   bool stopping_ = false, ready_ = false, reload_requested_ = false;
   int exit_code_ = 0;

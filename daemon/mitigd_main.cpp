@@ -18,7 +18,19 @@ int main(int argc, char** argv) {
     } else if (a == "--once") {
       options.once = true;
     } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: mitigd [--config FILE] [--once]\n";
+      std::cout << "usage: mitigd [--config FILE] [--once]\n\n"
+                   "Keeps this server converged to its signed mitigations and policy: reconciles at startup, on\n"
+                   "the feed poll and drift timers, on changes of the policy, inventory, manifests and the web\n"
+                   "server's config (inotify), on unit changes (D-Bus) and on request (control socket).\n\n"
+                   "  --config FILE   the config (default /etc/mitigd/mitigd.json)\n"
+                   "  --once          reconcile once and exit: 0 when converged, 1 otherwise\n"
+                   "  --version       print the version\n\n"
+                   "Signals: SIGHUP reloads the config (validated first; refused keeps the running one),\n"
+                   "SIGTERM/SIGINT stop after the current reconcile. Under systemd: Type=notify, watchdog.\n"
+                   "Operate it with mitigctl (status, plan, apply, retry); see mitigctl --help.\n";
+      return 0;
+    } else if (a == "--version") {
+      std::cout << "mitigd " MITIGD_VERSION "\n";
       return 0;
     } else {
       std::cerr << "mitigd: unknown argument " << a << "\n";

@@ -106,100 +106,74 @@ void feed(Botan::HashFunction& h, const std::string& s) {
 
 }  // namespace
 
-Plan make_plan(std::vector<Decision> decisions, const ObservedState& observed,
-               const std::vector<state::LedgerRecord>& ledger, const Inventory& inventory, Mode mode) {
-  Plan plan;
-  plan.mode = mode;
+namespace {
 
-  std::map<std::string, std::vector<const state::LedgerRecord*>> ledger_by_id;
-  for (const auto& r : ledger) ledger_by_id[r.mitigation_id].push_back(&r);
+Step revert_step(const Decision& d, const state::LedgerRecord& r, const std::string& reason) {
+  Step s;
+  s.op = Step::Op::revert;
+  s.mitigation_id = d.id;
+  s.revision = r.revision;
+  s.action_index = r.action_index;
+  s.kind = r.kind;
+  s.action_name = r.kind;
+  if (d.manifest && r.revision == d.manifest->revision && static_cast<std::size_t>(r.action_index) < d.manifest->actions.size()) {
+    s.action_name = d.manifest->actions[static_cast<std::size_t>(r.action_index)].name;
+  }
+  s.target = r.resource;
+  s.reason = reason;
+  s.ledger_row = r.row;
+  return s;
+}
 
-  for (const Decision& d : decisions) {
-    auto held = ledger_by_id.find(d.id);
-    std::vector<const state::LedgerRecord*> rows;
-    if (held != ledger_by_id.end()) rows = held->second;
+// Why a recorded action of the wanted revision needs a repair; empty when it is in force.
+std::string repair_reason(const Decision& d, const state::LedgerRecord& r, const ObservedState& observed) {
+  if (r.phase == "applying") return "an earlier run was interrupted while applying: completing it";
+  if (r.phase == "reverting") return "an earlier run was interrupted while reverting, but the mitigation is wanted: re-applying";
+  auto obs = observed.actions.find({d.id, r.action_index});
+  if (obs != observed.actions.end() && obs->second.state != ObservedAction::State::in_force) {
+    return "drift: " + std::string(to_string(obs->second.state)) + (obs->second.detail.empty() ? "" : " (" + obs->second.detail + ")");
+  }
+  return {};
+}
 
-    auto revert_row = [&](const state::LedgerRecord& r, const std::string& reason) {
-      Step s;
-      s.op = Step::Op::revert;
-      s.mitigation_id = d.id;
-      s.revision = r.revision;
-      s.action_index = r.action_index;
-      s.kind = r.kind;
-      s.action_name = r.kind;
-      if (d.manifest && r.revision == d.manifest->revision &&
-          static_cast<std::size_t>(r.action_index) < d.manifest->actions.size()) {
-        s.action_name = d.manifest->actions[static_cast<std::size_t>(r.action_index)].name;
-      }
-      s.target = r.resource;
-      s.reason = reason;
-      s.ledger_row = r.row;
-      plan.steps.push_back(std::move(s));
-    };
-
-    if (d.want == Want::hold) continue;
-    if (d.want == Want::absent) {
-      for (const auto* r : rows) revert_row(*r, d.summary);
+// Steps for a mitigation that should be present: revert rows of another revision or of actions
+// without a target, repair drift, apply what is not recorded.
+void plan_present(const Decision& d, const std::vector<const state::LedgerRecord*>& rows, const ObservedState& observed,
+                  const Inventory& inventory, Plan& plan) {
+  const Manifest& m = *d.manifest;
+  std::set<int> active(d.active_actions.begin(), d.active_actions.end());
+  std::set<int> held_actions;
+  for (const auto* r : rows) {
+    if (r->revision != m.revision) {
+      plan.steps.push_back(revert_step(d, *r, "replaced by revision " + std::to_string(m.revision) + " (ledger holds revision " +
+                                                  std::to_string(r->revision) + ")"));
       continue;
     }
-    // Want::present.
-    const Manifest& m = *d.manifest;
-    std::set<int> active(d.active_actions.begin(), d.active_actions.end());
-    std::set<int> held_actions;
-    for (const auto* r : rows) {
-      if (r->revision != m.revision) {
-        revert_row(*r, "replaced by revision " + std::to_string(m.revision) + " (ledger holds revision " +
-                           std::to_string(r->revision) + ")");
-        continue;
-      }
-      if (!active.contains(r->action_index)) {
-        revert_row(*r, "this action no longer has a target on this server");
-        continue;
-      }
-      if (!held_actions.insert(r->action_index).second) continue;  // one step per action, even with several rows
-      auto obs = observed.actions.find({d.id, r->action_index});
-      std::string why;
-      if (r->phase == "applying") {
-        why = "an earlier run was interrupted while applying: completing it";
-      } else if (r->phase == "reverting") {
-        why = "an earlier run was interrupted while reverting, but the mitigation is wanted: re-applying";
-      } else if (obs != observed.actions.end() && obs->second.state != ObservedAction::State::in_force) {
-        why = "drift: " + std::string(to_string(obs->second.state)) +
-              (obs->second.detail.empty() ? "" : " (" + obs->second.detail + ")");
-      }
-      if (!why.empty()) {
-        const Action& a = m.actions[static_cast<std::size_t>(r->action_index)];
-        plan.steps.push_back({Step::Op::repair, d.id, m.revision, r->action_index, to_string(a.kind), a.name,
-                              describe_target(a, inventory), why, r->row});
-      }
+    if (!active.contains(r->action_index)) {
+      plan.steps.push_back(revert_step(d, *r, "this action no longer has a target on this server"));
+      continue;
     }
-    for (std::size_t i : d.active_actions) {
-      int idx = static_cast<int>(i);
-      if (held_actions.contains(idx)) continue;
-      // A row of an older revision for this index is reverted above; apply the new one.
-      const Action& a = m.actions[i];
-      plan.steps.push_back({Step::Op::apply, d.id, m.revision, idx, to_string(a.kind), a.name,
-                            describe_target(a, inventory), d.summary, 0});
+    if (!held_actions.insert(r->action_index).second) continue;  // one step per action, even with several rows
+    if (std::string why = repair_reason(d, *r, observed); !why.empty()) {
+      const Action& a = m.actions[static_cast<std::size_t>(r->action_index)];
+      plan.steps.push_back({Step::Op::repair, d.id, m.revision, r->action_index, to_string(a.kind), a.name,
+                            describe_target(a, inventory), why, r->row});
     }
   }
-
-  for (const Orphan& o : observed.orphans) {
-    plan.steps.push_back({Step::Op::remove_orphan, o.mitigation_id, o.revision, -1, "orphan", "unrecorded file",
-                          o.resource, "carries the mitigd marker but the ledger has no record of it", 0});
+  for (std::size_t i : d.active_actions) {
+    int idx = static_cast<int>(i);
+    if (held_actions.contains(idx)) continue;
+    // A row of an older revision for this index is reverted above; apply the new one.
+    const Action& a = m.actions[i];
+    plan.steps.push_back({Step::Op::apply, d.id, m.revision, idx, to_string(a.kind), a.name, describe_target(a, inventory),
+                          d.summary, 0});
   }
+}
 
-  // Order: by phase, then mitigation id; reverts undo actions last-first, applies go first-last.
-  std::stable_sort(plan.steps.begin(), plan.steps.end(), [](const Step& a, const Step& b) {
-    if (phase_of(a.op) != phase_of(b.op)) return phase_of(a.op) < phase_of(b.op);
-    if (a.mitigation_id != b.mitigation_id) return a.mitigation_id < b.mitigation_id;
-    if (a.op == Step::Op::revert) return a.action_index > b.action_index;
-    return a.action_index < b.action_index;
-  });
-  plan.decisions = std::move(decisions);
-
+std::string plan_digest(const Plan& plan, const ObservedState& observed, const std::vector<state::LedgerRecord>& ledger) {
   auto h = Botan::HashFunction::create_or_throw("SHA-256");
   feed(*h, "mitigd.plan/1");
-  feed(*h, to_string(mode));
+  feed(*h, to_string(plan.mode));
   for (const Step& s : plan.steps) {
     feed(*h, to_string(s.op));
     feed(*h, s.mitigation_id);
@@ -214,7 +188,41 @@ Plan make_plan(std::vector<Decision> decisions, const ObservedState& observed,
   for (const auto& r : ledger) {
     feed(*h, r.mitigation_id + "#" + std::to_string(r.action_index) + "@" + std::to_string(r.revision) + ":" + r.phase);
   }
-  plan.digest = Botan::hex_encode(h->final(), false);
+  return Botan::hex_encode(h->final(), false);
+}
+
+}  // namespace
+
+Plan make_plan(std::vector<Decision> decisions, const ObservedState& observed,
+               const std::vector<state::LedgerRecord>& ledger, const Inventory& inventory, Mode mode) {
+  Plan plan;
+  plan.mode = mode;
+  std::map<std::string, std::vector<const state::LedgerRecord*>> ledger_by_id;
+  for (const auto& r : ledger) ledger_by_id[r.mitigation_id].push_back(&r);
+  for (const Decision& d : decisions) {
+    auto held = ledger_by_id.find(d.id);
+    std::vector<const state::LedgerRecord*> rows;
+    if (held != ledger_by_id.end()) rows = held->second;
+    if (d.want == Want::hold) continue;
+    if (d.want == Want::absent) {
+      for (const auto* r : rows) plan.steps.push_back(revert_step(d, *r, d.summary));
+      continue;
+    }
+    plan_present(d, rows, observed, inventory, plan);
+  }
+  for (const Orphan& o : observed.orphans) {
+    plan.steps.push_back({Step::Op::remove_orphan, o.mitigation_id, o.revision, -1, "orphan", "unrecorded file",
+                          o.resource, "carries the mitigd marker but the ledger has no record of it", 0});
+  }
+  // Order: by phase, then mitigation id; reverts undo actions last-first, applies go first-last.
+  std::stable_sort(plan.steps.begin(), plan.steps.end(), [](const Step& a, const Step& b) {
+    if (phase_of(a.op) != phase_of(b.op)) return phase_of(a.op) < phase_of(b.op);
+    if (a.mitigation_id != b.mitigation_id) return a.mitigation_id < b.mitigation_id;
+    if (a.op == Step::Op::revert) return a.action_index > b.action_index;
+    return a.action_index < b.action_index;
+  });
+  plan.decisions = std::move(decisions);
+  plan.digest = plan_digest(plan, observed, ledger);
   return plan;
 }
 

@@ -91,5 +91,14 @@ check "block refuses to write over an invalid file" test "$rc" -eq 1
 check "and says why" contains "$msg" "refusing to edit an invalid file"
 check "the invalid file is left as it was" test "$(cat "$work/policy/servers/mail01.json")" = '{ "blocked": 7 }'
 
+# Every command answers --help with its own options (exit 0) and refuses options it does not take.
+for c in plan apply retry explain status report audit validate validate-manifests rules block unblock enable disable; do
+  out="$("$MITIGCTL" "$c" --help 2>&1)"; rc=$?
+  check "$c --help exits 0 and shows its usage" bash -c "[ $rc = 0 ] && grep -q '^usage: mitigctl $c' <<<\"\$1\"" _ "$out"
+done
+msg="$("$MITIGCTL" --config "$work/mitigd.json" plan --csv x 2>&1)"; rc=$?
+check "plan --csv is refused (an option of report)" bash -c "[ $rc = 1 ] && grep -q 'unknown option --csv' <<<\"\$1\"" _ "$msg"
+check "--version" bash -c "'$MITIGCTL' --version | grep -q '^mitigctl [0-9]'"
+
 echo "$fails failures"
 exit $(( fails > 0 ))

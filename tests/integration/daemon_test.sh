@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The real daemon end to end, in front of a real nginx, with a 1 s poll interval: a new manifest
 # is enforced within one poll interval; a policy edit converges without a restart; a hand-deleted
-# rule file is restored; the security update reverts; a broken manifest keeps the last good set in
-# force and shows in the metrics; a bad config on SIGHUP is refused and the daemon keeps running;
+# rule file is restored; the security update reverts; a broken manifest is refused alone and shows
+# in the metrics; a bad config on SIGHUP is refused and the daemon keeps running;
 # SIGTERM stops it.
 set -uo pipefail
 MITIGD="$1"; MITIGCTL="$2"
@@ -42,13 +42,14 @@ check "a policy edit converges without a restart" wait_until 3 bash -c "[ \"\$(c
 rm "$work/var/nginx/mitigd/server/mitigd-M1.conf"
 check "a hand-deleted rule file is restored (drift)" wait_until 3 bash -c "[ -f '$work/var/nginx/mitigd/server/mitigd-M1.conf' ] && [ \"\$(curl -s -o /dev/null -w '%{http_code}' '$url$exploit')\" = 000 ]"
 
-# The verified manifest set breaks (a corrupt file): the last good set stays in force, visibly.
+# A corrupt manifest file: it alone is refused and reported; the rest stays in force, visibly.
 printf '{ "schema": 1, "id": ' > "$work/manifests/BROKEN.json"
-check "a broken manifest shows in metrics (inputs_valid 0)" wait_until 3 bash -c "[ \"\$(curl -s 127.0.0.1:$metrics_port/metrics | sed -n 's/^mitigd_inputs_valid //p')\" = 0 ]"
+check "a broken manifest shows in metrics (state invalid)" wait_until 3 bash -c "curl -s 127.0.0.1:$metrics_port/metrics | grep -q '^mitigd_mitigations{state=\"invalid\"} 1'"
 check "and the last good state stays in force" dropped
-check "and the log says why" grep -q "BROKEN.json:1:.*JSON syntax error" "$work/daemon.log"
+check "and the log says why" grep -q "WARNING.*BROKEN.json:1:.*JSON syntax error" "$work/daemon.log"
 rm "$work/manifests/BROKEN.json"
-check "inputs valid again once it is fixed" wait_until 3 bash -c "[ \"\$(curl -s 127.0.0.1:$metrics_port/metrics | sed -n 's/^mitigd_inputs_valid //p')\" = 1 ]"
+check "reported no more once it is removed" wait_until 3 bash -c "curl -s 127.0.0.1:$metrics_port/metrics | grep -q '^mitigd_mitigations{state=\"invalid\"} 0'"
+check "inputs stay valid throughout (one bad file does not refuse the set)" bash -c "[ \"\$(curl -s 127.0.0.1:$metrics_port/metrics | sed -n 's/^mitigd_inputs_valid //p')\" = 1 ]"
 
 # A bad config on SIGHUP is refused; the daemon keeps running with the old one.
 cp "$work/mitigd.json" "$work/mitigd.good"
