@@ -53,14 +53,23 @@ void warn_unknown_ids(const Cli& cli, const Config& config, const std::vector<st
 int cmd_validate(Cli& cli, const Args& args) {
   if (args.positional().size() != 1) throw UsageError("validate takes the policy repository directory");
   auto errors = validate_policy_dir(args.positional()[0]);
+  // --host HOST (repeatable): the servers this repository must have a policy for; a missing one
+  // is a warning (the host name is likely mistyped somewhere).
+  std::vector<std::string> warnings;
+  for (const auto& host : args.values("--host")) {
+    if (auto policy = load_policy_dir(args.positional()[0], host)) warnings.insert(warnings.end(), policy->warnings.begin(), policy->warnings.end());
+  }
   if (cli.json_out) {
     json::object o;
     o["ok"] = errors.empty();
-    json::array arr;
+    json::array arr, warn;
     for (const auto& e : errors) arr.push_back(json::string(e.message));
+    for (const auto& w : warnings) warn.push_back(json::string(w));
     o["errors"] = std::move(arr);
+    o["warnings"] = std::move(warn);
     print_json(o);
   } else {
+    print_warnings(cli, warnings);
     for (const auto& e : errors) std::cerr << "mitigctl: " << e.message << "\n";
     if (errors.empty()) std::cout << args.positional()[0] << ": policy repository is valid\n";
   }

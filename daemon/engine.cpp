@@ -42,7 +42,8 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   web_.reset();
   web_driver_.reset();
   if (inputs_->inventory.web_server) {
-    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_, clock_);
+    web_driver_ = std::make_unique<web::ConfigDirDriver>(*inputs_->inventory.web_server, runner_, prober_, clock_,
+                                                        include_dirs_ ? *include_dirs_ : web::disk_include_dirs());
     web_driver_->set_checkpoint(checkpoint_);
     web_driver_->set_self_writes(self_writes_);
     web_ = std::make_unique<WebRulesReconciler>(*web_driver_, inputs_->inventory);

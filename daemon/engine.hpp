@@ -50,6 +50,8 @@ class Engine {
   std::vector<Reconciler*> reconcilers();
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
   void set_self_writes(web::SelfWrites* writes) { self_writes_ = writes; }
+  // Where the web driver reads and writes its include files (the disk unless a test says otherwise).
+  void set_include_dirs(web::IncludeDirs* dirs) { include_dirs_ = dirs; }
 
  private:
   Config config_;
@@ -65,6 +67,7 @@ class Engine {
   std::unique_ptr<SystemdReconciler> units_;
   Checkpoint checkpoint_;
   web::SelfWrites* self_writes_ = nullptr;
+  web::IncludeDirs* include_dirs_ = nullptr;
   std::unique_ptr<feed::Fetcher> fetcher_;
   std::optional<feed::FeedStatus> feed_status_;
   feed::FeedMemo feed_memo_;

@@ -46,7 +46,10 @@ const std::vector<Command>& commands() {
       {"audit", "[verify] [--since T] [--until T] [--mitigation ID] [--event E] [--text S]",
        "The hash-chained audit log, filtered; `audit verify` checks the chain.",
        {"--since", "--until", "--mitigation", "--event", "--text"}, {}, cmd_audit},
-      {"validate", "DIR", "Check a policy repository (for its CI).", {}, {}, cmd_validate},
+      {"validate", "DIR [--host HOST]...",
+       "Check a policy repository (for its CI). With --host, warn when servers/ has policy files but none\n"
+       "for that host (a mistyped host name silently drops that server's blocks).",
+       {"--host"}, {}, cmd_validate},
       {"validate-manifests", "DIR", "Check a directory of manifests.", {}, {}, cmd_validate_manifests},
       {"rules", "render MANIFEST [--server nginx|apache] [--engine config|module] [--inventory FILE]\n"
                 "      | test MANIFEST --requests FILE [--live URL] [--inventory FILE]",

@@ -28,24 +28,20 @@ std::map<FileKey, std::string> ConfigDirDriver::read_owned() const {
     std::string dir = dir_of(c);
     if (dir.empty()) continue;
     if (c == Context::http && dir == server_.server_include_dir) continue;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      std::string name = entry.path().filename().string();
-      if (!name.ends_with(".conf") || !entry.is_regular_file(ec)) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (auto& [name, text] : dirs_.list(dir, ".conf")) {
       if (read_marker(text)) out[{c, name}] = std::move(text);
     }
   }
   return out;
 }
 
-std::string ConfigDirDriver::journal_path() const { return server_.server_include_dir + "/.mitigd-journal"; }
+namespace {
+constexpr const char* kJournalName = ".mitigd-journal";
+}  // namespace
 
-bool ConfigDirDriver::has_pending_journal() const {
-  std::error_code ec;
-  return fs::exists(journal_path(), ec);
-}
+std::string ConfigDirDriver::journal_path() const { return server_.server_include_dir + "/" + kJournalName; }
+
+bool ConfigDirDriver::has_pending_journal() const { return dirs_.exists(server_.server_include_dir, kJournalName); }
 
 namespace {
 boost::json::array fileset_array(const FileSet& files) {
@@ -95,26 +91,21 @@ Result<void> ConfigDirDriver::write_journal(const FileSet& undo, const std::stri
                                             const std::string& old_generation) const {
   boost::json::object journal{{"new_generation", new_generation}, {"old_generation", old_generation}, {"undo", fileset_array(undo)}};
   FileSet one;
-  one[{Context::server, ".mitigd-journal"}] = boost::json::serialize(journal);
+  one[{Context::server, kJournalName}] = boost::json::serialize(journal);
   return write_files(one);
 }
 
 void ConfigDirDriver::remove_journal() const {
-  std::error_code ec;
   if (self_writes_) self_writes_->removed(journal_path());
-  fs::remove(journal_path(), ec);
+  (void)dirs_.remove(server_.server_include_dir, kJournalName);
 }
 
 Result<void> ConfigDirDriver::recover() {
   for (Context c : {Context::http, Context::server}) {
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(dir_of(c), ec)) {
-      if (entry.path().filename().string().ends_with(".mitigd-tmp")) fs::remove(entry.path(), ec);
-    }
+    if (!dir_of(c).empty()) dirs_.remove_temporaries(dir_of(c));
   }
   if (!has_pending_journal()) return {};
-  std::ifstream in(journal_path(), std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = dirs_.read(server_.server_include_dir, kJournalName).value_or("");
   boost::system::error_code ec;
   boost::json::value doc = boost::json::parse(text, ec);
   if (ec || !doc.is_object()) {
@@ -147,11 +138,11 @@ Result<void> ConfigDirDriver::write_files(const FileSet& files) const {
     std::string path = (fs::path(dir_of(key.first)) / key.second).string();
     if (!content) {
       if (self_writes_) self_writes_->removed(path);
-      if (auto r = remove_file_in_dir(path); !r) return r;
+      if (auto r = dirs_.remove(dir_of(key.first), key.second); !r) return r;
       continue;
     }
     if (self_writes_) self_writes_->wrote(path, *content);
-    if (auto r = write_file_atomically(path, *content, 0644); !r) return r;
+    if (auto r = dirs_.write(dir_of(key.first), key.second, *content); !r) return r;
   }
   return {};
 }
@@ -321,10 +312,9 @@ Result<FileSet> ConfigDirDriver::transact(const FileSet& requested) {
       undo[key] = it->second;
     } else {
       // Never overwrite a file that is not ours.
-      fs::path path = fs::path(dir_of(key.first)) / key.second;
-      std::error_code ec;
-      if (fs::exists(path, ec)) {
-        return make_error(Errc::conflict, path.string() + " exists and does not carry the mitigd marker: not touching it");
+      if (dirs_.exists(dir_of(key.first), key.second)) {
+        std::string path = (fs::path(dir_of(key.first)) / key.second).string();
+        return make_error(Errc::conflict, path + " exists and does not carry the mitigd marker: not touching it");
       }
       undo[key] = std::nullopt;
     }

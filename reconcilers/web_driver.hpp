@@ -8,6 +8,7 @@
 #include "reconcilers/checkpoint.hpp"
 #include "reconcilers/clock.hpp"
 #include "reconcilers/command_runner.hpp"
+#include "reconcilers/include_dirs.hpp"
 #include "reconcilers/prober.hpp"
 #include "reconcilers/self_writes.hpp"
 #include "reconcilers/web_rules.hpp"
@@ -30,8 +31,9 @@ Result<FileSet> fileset_from_json(std::string_view text);
 
 class ConfigDirDriver {
  public:
-  ConfigDirDriver(WebServer server, CommandRunner& runner, Prober& prober, Clock& clock = system_clock())
-      : server_(std::move(server)), runner_(runner), prober_(prober), clock_(clock) {}
+  ConfigDirDriver(WebServer server, CommandRunner& runner, Prober& prober, Clock& clock = system_clock(),
+                  IncludeDirs& dirs = disk_include_dirs())
+      : server_(std::move(server)), runner_(runner), prober_(prober), clock_(clock), dirs_(dirs) {}
 
   WebServerKind kind() const { return server_.kind; }
   const WebServer& server() const { return server_; }
@@ -73,6 +75,7 @@ class ConfigDirDriver {
   CommandRunner& runner_;
   Prober& prober_;
   Clock& clock_;
+  IncludeDirs& dirs_;
   Checkpoint checkpoint_;
   SelfWrites* self_writes_ = nullptr;
 };

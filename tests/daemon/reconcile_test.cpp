@@ -33,6 +33,7 @@ class SharedSystemd final : public SystemdDriver {
 struct Harness {
   std::string dir;
   FakeClock clock{std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now())};
+  MemoryIncludeDirs include_dirs;
   FakeNginx nginx;
   FakeSystemd systemd;
   FaultPlan faults;
@@ -40,7 +41,7 @@ struct Harness {
   std::unique_ptr<Engine> engine;
 
   explicit Harness(const std::vector<std::string>& ids, const std::string& host = "web01")
-      : dir(make_dir()), nginx(dir + "/nginx") {
+      : dir(make_dir()), nginx(dir + "/nginx", include_dirs) {
     fs::create_directories(dir + "/nginx/mitigd/http");
     fs::create_directories(dir + "/nginx/mitigd/server");
     fs::create_directories(dir + "/manifests");
@@ -59,10 +60,12 @@ struct Harness {
     systemd.units["imap4.service"] = UnitState{"loaded", "active", "running", "enabled"};
     nginx.faults = &faults;
     systemd.faults = &faults;
+    include_dirs.faults = &faults;
     auto config = load_config(dir + "/mitigd.json");
     REQUIRE(config);
     engine = std::make_unique<Engine>(*config, nginx, nginx, clock,
                                       [this](const std::string&) { return std::make_unique<SharedSystemd>(systemd); });
+    engine->set_include_dirs(&include_dirs);
     store = state::Store::open(dir + "/state.db");
   }
   ~Harness() {

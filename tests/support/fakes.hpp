@@ -7,6 +7,7 @@
 #include "policies/rule_eval.hpp"
 #include "reconcilers/clock.hpp"
 #include "reconcilers/command_runner.hpp"
+#include "reconcilers/include_dirs.hpp"
 #include "reconcilers/prober.hpp"
 #include "reconcilers/systemd_driver.hpp"
 #include "reconcilers/web_rules.hpp"
@@ -50,9 +51,40 @@ inline std::string read_text(const std::filesystem::path& p) {
 // line like nginx; `fake-reload` makes the listener serve what is on disk now. The listener answers
 // the reload barrier's generation requests from the served prelude and evaluates the served rule
 // files' manifests with the offline rule engine.
+// Include dirs in memory: what the driver writes is only here (and what FakeNginx validates).
+class MemoryIncludeDirs final : public web::IncludeDirs {
+ public:
+  std::map<std::string, std::map<std::string, std::string>> files;  // dir -> name -> content
+  FaultPlan* faults = nullptr;
+  std::map<std::string, std::string> list(const std::string& dir, std::string_view suffix) override {
+    std::map<std::string, std::string> out;
+    for (const auto& [name, text] : files[dir]) {
+      if (name.ends_with(suffix)) out[name] = text;
+    }
+    return out;
+  }
+  std::optional<std::string> read(const std::string& dir, const std::string& name) override {
+    auto it = files[dir].find(name);
+    if (it == files[dir].end()) return std::nullopt;
+    return it->second;
+  }
+  bool exists(const std::string& dir, const std::string& name) override { return files[dir].contains(name); }
+  Result<void> write(const std::string& dir, const std::string& name, std::string_view content) override {
+    if (faults && faults->next()) return make_error(Errc::io, dir + "/" + name + ": injected: No space left on device");
+    files[dir][name] = std::string(content);
+    return {};
+  }
+  Result<void> remove(const std::string& dir, const std::string& name) override {
+    if (faults && faults->next()) return make_error(Errc::io, dir + "/" + name + ": injected: cannot remove");
+    files[dir].erase(name);
+    return {};
+  }
+  void remove_temporaries(const std::string&) override {}
+};
+
 class FakeNginx final : public CommandRunner, public Prober {
  public:
-  explicit FakeNginx(std::string root) : root_(std::move(root)) {}
+  FakeNginx(std::string root, web::IncludeDirs& dirs) : root_(std::move(root)), dirs_(dirs) {}
   std::string include_dir(const char* ctx) const { return root_ + "/mitigd/" + ctx; }
   std::map<std::string, Manifest> manifests;  // what rule files name, by id
   FaultPlan* faults = nullptr;
@@ -94,10 +126,7 @@ class FakeNginx final : public CommandRunner, public Prober {
   std::map<std::string, std::string> on_disk() const {
     std::map<std::string, std::string> out;
     for (const char* ctx : {"http", "server"}) {
-      std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(include_dir(ctx), ec)) {
-        if (e.path().extension() == ".conf") out[e.path().filename().string()] = read_text(e.path());
-      }
+      for (auto& [name, text] : dirs_.list(include_dir(ctx), ".conf")) out[name] = std::move(text);
     }
     return out;
   }
@@ -116,6 +145,7 @@ class FakeNginx final : public CommandRunner, public Prober {
   }
 
   std::string root_;
+  web::IncludeDirs& dirs_;
   std::map<std::string, std::string> served_;
 };
 
