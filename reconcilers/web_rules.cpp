@@ -280,10 +280,18 @@ std::string apache_input(const Condition& cond, std::ostringstream& out) {
     }
     case InputKind::cookie: return cond.decode ? "${mitigd_unescape:%{HTTP:Cookie}}" : "%{HTTP:Cookie}";
     case InputKind::cookie_named:
-      out << "RewriteCond %{HTTP:Cookie} \"(?:^|;)[ \\t]*" << regex_literal(cond.input.name) << "=([^;]*)\" [NC]\n";
+      // Apache joins repeated Cookie headers with ", ": a cookie may follow either separator.
+      out << "RewriteCond %{HTTP:Cookie} \"(?:^|[;,])[ \\t]*" << regex_literal(cond.input.name) << "=([^;,]*)\" [NC]\n";
       return cond.decode ? "${mitigd_unescape:%1}" : "%1";
   }
   return "%{REQUEST_URI}";
+}
+
+// The raw input under a decoded one: "${mitigd_unescape:X}" -> "X".
+std::string raw_of(const std::string& input) {
+  const std::string open = "${mitigd_unescape:";
+  if (input.starts_with(open) && input.ends_with("}")) return input.substr(open.size(), input.size() - open.size() - 1);
+  return input;
 }
 
 Result<std::vector<RenderedFile>> render_apache(const Manifest& m, const std::vector<std::size_t>& actions,
@@ -299,6 +307,10 @@ Result<std::vector<RenderedFile>> render_apache(const Manifest& m, const std::ve
         if (a.scope) out << "RewriteCond %{REQUEST_URI} " << apache_quote(scope_regex(*a.scope)) << " [NC]\n";
         for (const Condition& cond : rule.when) {
           std::string input = apache_input(cond, out);
+          // int:unescape returns a C string: a decoded %00 would hide everything after it from
+          // the pattern. A raw input carrying %00 therefore matches the condition whatever it
+          // says (negated or not): the rule fails closed, as an engine error does elsewhere.
+          if (cond.decode) out << "RewriteCond " << raw_of(input) << " \"%00\" [OR]\n";
           out << "RewriteCond " << input << " " << apache_quote((cond.negate ? "!" : "") + cond.pattern.effective())
               << (cond.pattern.case_sensitive() ? "" : " [NC]") << "\n";
         }
@@ -416,7 +428,7 @@ std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string
       "# generation " + generation + "\n"
       "RewriteEngine On\n"
       "RewriteMap mitigd_unescape int:unescape\n"
-      "RewriteCond %{REMOTE_ADDR} \"^127\\.\"\n"
+      "RewriteCond %{REMOTE_ADDR} \"^(?:127\\.|::1$)\"\n"
       "RewriteRule \"^" + generation_path(generation) + "$\" \"-\" [R=204,L]\n";
   return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};
 }

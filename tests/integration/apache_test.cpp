@@ -37,3 +37,22 @@ TEST_CASE("ApacheRules: exploits reach the app before, are refused after apply, 
     CHECK(reached_app(request(apache.url(), r.method, r.target, r.headers)));
   }
 }
+
+// Security review, issue 14 finding 11: int:unescape returns a C string, so a decoded %00 hid the
+// rest of the input from the condition (both requests below reached the application).
+TEST_CASE("ApacheRules: a %00 in a decoded input cannot hide the rest of it (fails closed)", "[integration][apache][security]") {
+  UpstreamApp app;
+  PrivateApache apache(app.port());
+  Deployment d(target_of(apache), {"M1"}, "15.2.397.3");
+  d.write("manifests/BER1.json", R"({"schema":1,"id":"BER1","revision":1,"title":"X-BEResource cookie",
+    "applies_to":{"product":"exchange","fixed_in":"15.2.1118.20"},
+    "actions":[{"kind":"rewrite_rule","name":"ber","when":[{"input":"cookie:X-BEResource","decode":true,"pattern":"localhost"}],"respond":"deny"}]})");
+  REQUIRE(d.converge().applied == 2);
+  CHECK(request(apache.url(), "GET", "/autodiscover/autodiscover.json?x=%00&a@foo.var/owa/&Email=a&FooProtocol=Powershell").status == 403);
+  CHECK(request(apache.url(), "GET", "/owa/", {{"Cookie", "a=%00; X-BEResource=localhost/EWS/Exchange.asmx?a=~1942062522"}}).status == 403);
+  // A cookie in a second Cookie header (Apache joins them with ", ") is seen too.
+  CHECK(request(apache.url(), "GET", "/owa/", {{"Cookie", "a=1"}, {"Cookie", "X-BEResource=localhost/EWS"}}).status == 403);
+  // Benign look-alikes still pass.
+  CHECK(reached_app(request(apache.url(), "GET", "/owa/?q=%2500")));
+  CHECK(reached_app(request(apache.url(), "GET", "/owa/", {{"Cookie", "X-BEResource=mail01/EWS"}})));
+}
