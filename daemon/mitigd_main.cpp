@@ -4,11 +4,21 @@
 #include <cstring>
 #include <iostream>
 #include <malloc.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 
 int main(int argc, char** argv) {
   // A long-running daemon with two threads that allocate little: one malloc arena keeps the
   // idle footprint small (a second arena per thread holds freed pages for nothing).
   mallopt(M_ARENA_MAX, 1);
+  // Descriptors: as many as we are allowed. Clients of the control socket and the metrics port are
+  // capped (96 together), so the rest is the daemon's own reserve (inventory, nginx -t, D-Bus).
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 65536);
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   mitigd::DaemonOptions options;
   options.config_file = "/etc/mitigd/mitigd.json";
   for (int i = 1; i < argc; ++i) {

@@ -91,6 +91,13 @@ check "block refuses to write over an invalid file" test "$rc" -eq 1
 check "and says why" contains "$msg" "refusing to edit an invalid file"
 check "the invalid file is left as it was" test "$(cat "$work/policy/servers/mail01.json")" = '{ "blocked": 7 }'
 
+# Security review, issue 14 finding 3: block/unblock followed a symlink in the policy dir.
+printf '{ "blocked": [] }\n' > "$work/victim.json"
+rm -f "$work/policy/servers/mail01.json"; ln -s "$work/victim.json" "$work/policy/servers/mail01.json"
+"$MITIGCTL" --config "$work/mitigd.json" block M1 --reason test >/dev/null 2>&1
+check "block replaces a planted symlink instead of writing through it" bash -c "[ \"\$(cat '$work/victim.json')\" = '{ \"blocked\": [] }' ] && [ ! -L '$work/policy/servers/mail01.json' ] && grep -q M1 '$work/policy/servers/mail01.json'"
+check "no temporary file is left in the policy dir" bash -c "! ls -a '$work/policy/servers' | grep -q tmp"
+
 # Every command answers --help with its own options (exit 0) and refuses options it does not take.
 for c in plan apply retry explain status report audit validate validate-manifests rules block unblock enable disable; do
   out="$("$MITIGCTL" "$c" --help 2>&1)"; rc=$?
