@@ -11,7 +11,7 @@
 # Usage: bench/web_rules.sh [BUILD_DIR]   (prints figures and ratios; asserts nothing)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${1:-$root/build}"
+build="$(realpath "${1:-$root/build}")"  # nginx resolves a relative module path against its prefix
 mitigctl="$build/daemon/mitigctl"
 work="$(mktemp -d /tmp/mitigd-bench-XXXXXX)"
 pids=()

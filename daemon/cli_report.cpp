@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -56,6 +58,29 @@ std::vector<Row> status_rows(Loaded& l, const Plan& plan) {
     rows.push_back(std::move(r));
   }
   return rows;
+}
+
+// Every event the audit log records (docs/formats.md).
+const std::set<std::string> kAuditEvents{
+    "applied", "drift_repaired", "reverted", "superseded", "failed", "waiting", "revert_failed", "orphan_removed",
+    "recovery_failed", "policy_edited", "policy_changed", "feed_changed", "feed_recovered", "feed_expired",
+    "feed_unreachable", "warning", "warnings_cleared", "retry_requested"};
+
+// --since/--until: an RFC 3339 UTC time, a date (its start, or its end for --until), or a time
+// before now: 30m, 24h, 7d.
+SysSeconds audit_time(const std::string& text, const std::string& option, bool end_of_day) {
+  if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])) && text.size() <= 6 &&
+      std::string("mhd").find(text.back()) != std::string::npos) {
+    long n = std::strtol(text.c_str(), nullptr, 10);
+    long unit = text.back() == 'm' ? 60 : text.back() == 'h' ? 3600 : 86400;
+    return now_seconds() - std::chrono::seconds(n * unit);
+  }
+  if (auto t = parse_utc_timestamp(text)) return *t;
+  if (text.size() == 10) {
+    if (auto day = parse_utc_timestamp(text + "T00:00:00Z")) return end_of_day ? *day + std::chrono::seconds(86399) : *day;
+  }
+  throw UsageError(option + " " + text + ": expected a UTC time (2026-12-01T08:00:00Z), a date (2026-12-01) or a "
+                   "time before now (30m, 24h, 7d)");
 }
 
 }  // namespace
@@ -149,6 +174,10 @@ int cmd_report(Cli& cli, const Args& args) {
           << csv_field(r.title) << ',' << csv_field(r.status) << ',' << csv_field(r.since) << ',' << csv_field(r.cves)
           << ',' << csv_field(r.fixed_in) << ',' << csv_field(r.reason) << "\r\n";
     }
+    if (*file == "-") {
+      std::cout << out.str();
+      return 0;
+    }
     std::ofstream f(*file, std::ios::binary | std::ios::trunc);
     f << out.str();
     if (!f) throw ErrorException(make_error(Errc::io, *file + ": cannot write the report"));
@@ -190,10 +219,15 @@ int cmd_audit(Cli& cli, const Args& args) {
   }
   if (!args.positional().empty()) throw UsageError("audit takes options, or 'verify'");
   state::AuditQuery q;
-  q.since = args.value("--since");
-  q.until = args.value("--until");
+  if (auto since = args.value("--since")) q.since = format_utc(audit_time(*since, "--since", false));
+  if (auto until = args.value("--until")) q.until = format_utc(audit_time(*until, "--until", true));
   q.mitigation = args.value("--mitigation");
   q.event = args.value("--event");
+  if (q.event && !kAuditEvents.contains(*q.event)) {
+    std::string known;
+    for (const auto& e : kAuditEvents) known += (known.empty() ? "" : ", ") + e;
+    throw UsageError("--event " + *q.event + ": not an audit event (one of " + known + ")");
+  }
   q.text = args.value("--text");
   auto records = store->audit_query(q);
   if (cli.json_out) {

@@ -8,6 +8,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -283,13 +284,18 @@ Result<PublishReport> Repository::publish(const std::vector<const SigningKey*>& 
   json::object target_entries;
   std::map<std::string, std::string> target_bytes;  // target path -> bytes
   std::error_code ec;
+  // Sorted: the order of targets in the signed metadata must not depend on the filesystem.
+  std::vector<fs::path> staged;
   for (const auto& e : fs::directory_iterator(fs::path(dir_) / "staged" / "mitigations", ec)) {
-    if (e.path().extension() != ".json") continue;
-    auto text = json_input::read_file_capped(e.path().string(), limits::kManifestBytes);
+    if (e.path().extension() == ".json") staged.push_back(e.path());
+  }
+  std::sort(staged.begin(), staged.end());
+  for (const auto& file : staged) {
+    auto text = json_input::read_file_capped(file.string(), limits::kManifestBytes);
     if (!text) return text.error();
-    auto m = parse_manifest(e.path().string(), *text);  // what is published is valid
+    auto m = parse_manifest(file.string(), *text);  // what is published is valid
     if (!m) return m.error();
-    auto path = "mitigations/" + e.path().filename().string();
+    auto path = "mitigations/" + file.filename().string();
     target_entries[path] = json::object{{"length", text->size()}, {"hashes", json::object{{"sha256", sha256_hex(*text)}}}};
     target_bytes[path] = std::move(*text);
   }

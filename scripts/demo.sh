@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
-scripts/build.sh >/dev/null
+# Build progress goes to stderr (the first run builds for about 10 minutes on 2 cores; later runs
+# take seconds), the demo's own story to stdout.
+if [ -f build/build.ninja ]; then scripts/build.sh >/dev/null; else scripts/build.sh 1>&2; fi
 mitigctl="$root/build/daemon/mitigctl"
 
 work="$(mktemp -d /tmp/mitigd-demo-XXXXXX)"

@@ -3,6 +3,6 @@
 # bounded fuzzing run. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh
+MITIGD_WERROR=ON scripts/build.sh
 ctest --test-dir build --output-on-failure --timeout 600 -j 2
 scripts/fuzz.sh 10
