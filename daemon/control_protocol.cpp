@@ -1,5 +1,7 @@
 #include "daemon/control_protocol.hpp"
 
+#include "policies/json_duplicates.hpp"
+
 #include <boost/json.hpp>
 
 #include <cerrno>
@@ -19,6 +21,7 @@ Result<ControlRequest> parse_control_request(const std::string& line) {
   boost::system::error_code ec;
   json::value v = json::parse(line, ec);
   if (ec || !v.is_object()) return make_error(Errc::invalid_input, "expected one JSON object per line");
+  if (json_input::find_duplicate_key(line)) return make_error(Errc::invalid_input, "a key appears twice in the request");
   const json::object& o = v.as_object();
   const json::value* c = o.if_contains("command");
   const char* expected = "command: expected \"reconcile\", \"status\" or \"retry\"";

@@ -1,5 +1,7 @@
 #include "feed/tuf_metadata.hpp"
 
+#include "policies/json_duplicates.hpp"
+
 #include "feed/canonical_json.hpp"
 
 #include <boost/json/parse.hpp>
@@ -240,6 +242,13 @@ Result<Envelope> parse_envelope(std::string_view raw, const std::string& where, 
   opts.max_depth = 32;
   auto doc = boost::json::parse(raw, ec, {}, opts);
   if (ec) return make_error(Errc::invalid_input, where + ": not valid JSON (" + ec.message() + ")");
+  // Signed bytes that say two things (a key twice) are refused: the signer and mitigd might read
+  // different values.
+  if (auto dup = json_input::find_duplicate_key(raw)) {
+    return make_error(Errc::invalid_input, where + ": line " + std::to_string(dup->line) + ": " +
+                                               (dup->path.empty() ? std::string("(top)") : dup->path) + ": key \"" +
+                                               dup->key + "\" appears twice");
+  }
   return guarded([&]() -> Envelope {
     Envelope e;
     e.where = where;

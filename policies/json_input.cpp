@@ -1,5 +1,7 @@
 #include "policies/json_input.hpp"
 
+#include "policies/json_duplicates.hpp"
+
 #include "policies/limits.hpp"
 
 #include <boost/json/parse_options.hpp>
@@ -62,6 +64,12 @@ Result<json::value> parse(std::string_view file, std::string_view text) {
     return make_error(Errc::invalid_input, std::string(file) + ":" + std::to_string(line) + ":" +
                                                std::to_string(column) + ": JSON syntax error: " +
                                                ec.message());
+  }
+  if (auto dup = find_duplicate_key(text)) {
+    return make_error(Errc::invalid_input, std::string(file) + ":" + std::to_string(dup->line) + ": " +
+                                               (dup->path.empty() ? std::string("the top-level object") : dup->path) +
+                                               ": key \"" + dup->key + "\" appears twice (which one counts would be "
+                                               "ambiguous): expected each key once");
   }
   return parser.release();
 }
