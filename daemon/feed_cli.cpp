@@ -4,6 +4,7 @@
 #include "feed/feed_source.hpp"
 #include "feed/publisher.hpp"
 #include "feed/tuf_client.hpp"
+#include "policies/atomic_file.hpp"
 #include "policies/json_input.hpp"
 
 #include <boost/json.hpp>
@@ -209,22 +210,22 @@ int cmd_client(const Args& a) {
   if (auto ok = u.refresh(); !ok) fail(ok.error());
   if (verb == "refresh") return 0;
   if (verb != "download") throw UsageError("client: unknown command " + verb);
-  auto name = a.value("--target-name");
+  auto names = a.values("--target-name");  // may repeat (the conformance suite's CLIENT-CLI.md)
   auto target_dir = a.value("--target-dir");
-  if (!name || !target_dir || config.targets_url.empty()) {
+  if (names.empty() || !target_dir || config.targets_url.empty()) {
     throw UsageError("client download needs --target-name, --target-base-url and --target-dir");
   }
-  auto info = value_or_fail(u.find_target(*name));
-  if (!info) fail(make_error(Errc::not_found, "target " + *name + " is not in the trusted metadata"));
-  auto dest = fs::path(*target_dir) / feed::url_encode_segment(*name);
-  if (auto existing = json_input::read_file_capped(dest.string(), static_cast<std::size_t>(info->length) + 1)) {
-    if (feed::check_hashes(*existing, info->hashes, info->length, *name, true)) return 0;  // already have it
+  for (const auto& name : names) {
+    auto info = value_or_fail(u.find_target(name));
+    if (!info) fail(make_error(Errc::not_found, "target " + name + " is not in the trusted metadata"));
+    auto dest = fs::path(*target_dir) / feed::url_encode_segment(name);
+    if (auto existing = json_input::read_file_capped(dest.string(), static_cast<std::size_t>(info->length) + 1)) {
+      if (feed::check_hashes(*existing, info->hashes, info->length, name, true)) continue;  // already have it
+    }
+    auto bytes = value_or_fail(u.download_target(*info, ""));
+    fs::create_directories(*target_dir);
+    if (auto w = write_file_atomically(dest.string(), bytes, 0644); !w) fail(w.error());
   }
-  auto bytes = value_or_fail(u.download_target(*info, ""));
-  fs::create_directories(*target_dir);
-  std::ofstream out(dest, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) fail(make_error(Errc::io, dest.string() + ": write failed"));
   return 0;
 }
 

@@ -77,7 +77,7 @@ std::string DirectoryMetadataStore::path_of(const std::string& name) const {
   // Delegated roles are stored as ROLE.json like the top-level ones; whatever is loaded back is
   // verified again against the delegator in hand, so sharing a file name cannot leak trust.
   std::string role = name;
-  if (name.rfind("delegated/", 0) == 0) role = name.substr(name.rfind('/') + 1);
+  if (name.rfind("delegated/", 0) == 0) role = name.substr(10);  // a role name may itself hold '/'
 
   return (fs::path(dir_) / (url_encode_segment(role) + ".json")).string();
 }
@@ -356,11 +356,11 @@ Result<const Targets*> Updater::load_delegated(const std::string& parent, const 
     auto t = verify_role_bytes(raw, where, "targets", meta, keys, role.keys, role.name, "the snapshot", true, parse_targets);
     if (!t) return t.error();
     if (auto ok = check_fresh(*t, where); !ok) return ok.error();
-    if (fetched) store_.save("delegated/" + cache_key, t->version, raw);
+    if (fetched) store_.save("delegated/" + role.name, t->version, raw);
     return t;
   };
   std::optional<Targets> verified;
-  if (auto local = store_.load("delegated/" + cache_key)) {
+  if (auto local = store_.load("delegated/" + role.name)) {
     if (auto t = accept(*local, false)) verified = std::move(*t);
   }
   if (!verified) {

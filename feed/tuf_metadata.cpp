@@ -256,11 +256,16 @@ Result<Envelope> parse_envelope(std::string_view raw, const std::string& where, 
     const auto& sigs = field(top, "signatures", where, "(top)");
     if (!sigs.is_array()) fail(where, "signatures", "expected an array");
     if (sigs.get_array().size() > kMaxSignatures) fail(where, "signatures", "more than " + std::to_string(kMaxSignatures));
+    std::set<std::string> keyids;
     for (std::size_t i = 0; i < sigs.get_array().size(); ++i) {
       auto path = "signatures[" + std::to_string(i) + "]";
       const auto& s = obj_at(sigs.get_array()[i], where, path);
       e.signatures.emplace_back(str(field(s, "keyid", where, path), where, path + ".keyid", 256),
                                 str(field(s, "sig", where, path), where, path + ".sig", 4096));
+      // The specification: each keyid appears once. (Counted once anyway, but refused.)
+      if (!keyids.insert(e.signatures.back().first).second) {
+        fail(where, path + ".keyid", "each key's signature once (" + e.signatures.back().first + " signs twice)");
+      }
     }
     e.signed_value = field(top, "signed", where, "(top)");
     const auto& s = obj_at(e.signed_value, where, "signed");
@@ -388,8 +393,9 @@ Result<Targets> parse_targets(const Envelope& e) {
         const auto& ro = obj_at(roles.get_array()[i], e.where, path);
         DelegatedRole r;
         r.name = str(field(ro, "name", e.where, path), e.where, path + ".name", 255);
-        if (r.name.empty() || r.name == "root" || r.name == "timestamp" || r.name == "snapshot" ||
-            r.name == "targets" || r.name.find_first_of("/\\") != std::string::npos || r.name[0] == '.') {
+        // Any other name is usable: it is percent-encoded wherever it becomes a URL or a file name
+        // ('/', '.' and '..' included), so it can never name a path outside the metadata dir.
+        if (r.name.empty() || r.name == "root" || r.name == "timestamp" || r.name == "snapshot" || r.name == "targets") {
           fail(e.where, path + ".name", "\"" + r.name + "\" is not a usable delegated role name");
         }
         if (!names.insert(r.name).second) fail(e.where, path + ".name", "role " + r.name + " delegated twice");
