@@ -722,8 +722,8 @@ mitigd_subject_value(ngx_http_request_t *r, mitigd_subject_t *s, ngx_str_t *out)
     return mitigd_unescape(r->pool, &raw, out);
 }
 
-/* A regex error (match or depth limit) counts as a match: fail closed, as mitigd's evaluator. */
-static ngx_flag_t
+/* 1: match; 0: no match; -1: a regex error (the match or depth limit every pattern carries). */
+static ngx_int_t
 mitigd_matches(ngx_http_request_t *r, ngx_regex_t *re, ngx_str_t *subject)
 {
     ngx_int_t rc = ngx_regex_exec(re, subject, NULL, 0);
@@ -731,8 +731,9 @@ mitigd_matches(ngx_http_request_t *r, ngx_regex_t *re, ngx_str_t *subject)
         return 0;
     }
     if (rc < 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "mitigd: %s failed: %i, treated as a match",
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "mitigd: %s failed: %i, the rule matches (fail closed)",
                       ngx_regex_exec_n, rc);
+        return -1;
     }
     return 1;
 }
@@ -744,9 +745,18 @@ mitigd_rule_holds(ngx_http_request_t *r, mitigd_rule_t *rule, mitigd_subject_t *
 {
     mitigd_condition_t  *cond = rule->conditions.elts;
     ngx_uint_t           j;
+    ngx_int_t            m;
 
-    if (rule->scope != NULL && !mitigd_matches(r, rule->scope, &r->uri)) {
-        return 0;
+    /* An engine error makes the whole rule match, whatever `negate` says, and ends its evaluation:
+     * fail closed (and no further expensive condition runs), as the offline tester does. */
+    if (rule->scope != NULL) {
+        m = mitigd_matches(r, rule->scope, &r->uri);
+        if (m == 0) {
+            return 0;
+        }
+        if (m < 0) {
+            return 1;
+        }
     }
     for (j = 0; j < rule->conditions.nelts; j++) {
         if (!have[cond[j].subject]) {
@@ -755,7 +765,11 @@ mitigd_rule_holds(ngx_http_request_t *r, mitigd_rule_t *rule, mitigd_subject_t *
             }
             have[cond[j].subject] = 1;
         }
-        if (mitigd_matches(r, cond[j].regex, &value[cond[j].subject]) == cond[j].negate) {
+        m = mitigd_matches(r, cond[j].regex, &value[cond[j].subject]);
+        if (m < 0) {
+            return 1;
+        }
+        if ((m == 1) == (cond[j].negate != 0)) {
             return 0;
         }
     }

@@ -2,6 +2,8 @@
 
 #include "policies/limits.hpp"
 
+#include <cctype>
+#include <vector>
 #include <mutex>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -92,8 +94,126 @@ bool starts_with_greedy_any(std::string_view p) {
 
 }  // namespace
 
+// The match and depth limits every engine uses for rule patterns (nginx's if, the module, Apache and
+// the offline tester all see the same effective pattern). Far below PCRE2's defaults (10,000,000):
+// a pattern that needs more is treated as matching (fail closed) after at most a few milliseconds.
+constexpr const char* kLimits = "(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)";
+
+namespace {
+
+// One group of a pattern as the exponential check sees it.
+struct GroupScan {
+  bool atomic = false;
+  bool inner_unbounded = false;    // contains an unbounded quantifier (*, +, {n,}, {n,m} with m >= 10)
+  bool alternation = false;
+  std::vector<int> first_chars;    // each branch's first literal (lower case), or -1 for anything else
+  bool at_branch_start = true;
+};
+
+// After a quantifiable item ending at i-1: the length of the quantifier at i, and whether it repeats
+// without a small bound and is not possessive.
+std::size_t quantifier_at(std::string_view p, std::size_t i, bool& unbounded) {
+  unbounded = false;
+  if (i >= p.size()) return 0;
+  std::size_t n = 0;
+  if (p[i] == '*' || p[i] == '+') {
+    unbounded = true;
+    n = 1;
+  } else if (p[i] == '?') {
+    n = 1;
+  } else if (p[i] == '{') {
+    std::size_t close = p.find('}', i);
+    if (close == std::string_view::npos) return 0;
+    std::string_view body = p.substr(i + 1, close - i - 1);
+    auto comma = body.find(',');
+    if (body.empty() || body.find_first_not_of("0123456789,") != std::string_view::npos) return 0;
+    std::string_view upper = comma == std::string_view::npos ? body : body.substr(comma + 1);
+    unbounded = upper.empty() || std::stol(std::string(upper)) >= 10;
+    n = close - i + 1;
+  }
+  if (n && i + n < p.size() && p[i + n] == '+') unbounded = false;  // possessive: no backtracking
+  if (n && i + n < p.size() && (p[i + n] == '?' || p[i + n] == '+')) ++n;
+  return n;
+}
+
+bool branches_overlap(const std::vector<int>& firsts) {
+  for (std::size_t a = 0; a < firsts.size(); ++a) {
+    for (std::size_t b = a + 1; b < firsts.size(); ++b) {
+      if (firsts[a] < 0 || firsts[b] < 0 || firsts[a] == firsts[b]) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string exponential_problem(std::string_view p) {
+  std::vector<GroupScan> stack(1);
+  auto note_item = [&](int first) {
+    GroupScan& g = stack.back();
+    if (g.at_branch_start) {
+      g.first_chars.push_back(first);
+      g.at_branch_start = false;
+    }
+  };
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    bool unbounded = false;
+    if (c == '\\') {
+      bool literal = i + 1 < p.size() && std::ispunct(static_cast<unsigned char>(p[i + 1]));
+      note_item(literal ? std::tolower(static_cast<unsigned char>(p[i + 1])) : -1);
+      ++i;
+    } else if (c == '[') {
+      std::size_t j = i + 1;
+      if (j < p.size() && p[j] == '^') ++j;
+      if (j < p.size() && p[j] == ']') ++j;
+      while (j < p.size() && p[j] != ']') j += p[j] == '\\' ? 2 : 1;
+      note_item(-1);
+      i = j;
+    } else if (c == '(') {
+      GroupScan g;
+      g.atomic = p.compare(i, 3, "(?>") == 0;
+      bool lookaround = p.compare(i, 3, "(?=") == 0 || p.compare(i, 3, "(?!") == 0 || p.compare(i, 4, "(?<=") == 0 ||
+                        p.compare(i, 4, "(?<!") == 0;
+      note_item(lookaround ? -2 : -1);
+      if (p.compare(i, 2, "(?") == 0) {
+        std::size_t colon = p.find_first_of(":)", i);  // (?:  (?i:  (?=  ...
+        if (colon != std::string_view::npos && p[colon] == ':') i = colon;
+        else i += p.compare(i, 4, "(?<=") == 0 || p.compare(i, 4, "(?<!") == 0 ? 3 : 2;
+      }
+      stack.push_back(std::move(g));
+      continue;
+    } else if (c == ')' && stack.size() > 1) {
+      GroupScan g = std::move(stack.back());
+      stack.pop_back();
+      std::size_t q = quantifier_at(p, i + 1, unbounded);
+      bool ambiguous = g.inner_unbounded || (g.alternation && branches_overlap(g.first_chars));
+      if (unbounded && ambiguous && !g.atomic) {
+        return "a pattern without nested repetition: the group ending at offset " + std::to_string(i) +
+               " is repeated and can match the same text in several ways (exponential backtracking); use a "
+               "character class, an atomic group (?>...) or a possessive quantifier (*+, ++)";
+      }
+      if (g.inner_unbounded || unbounded) stack.back().inner_unbounded = true;
+      i += q;
+      continue;
+    } else if (c == '|') {
+      stack.back().alternation = true;
+      stack.back().at_branch_start = true;
+      continue;
+    } else if (c == '.') {
+      note_item(-1);
+    } else if (c != '^' && c != '$') {
+      note_item(std::tolower(static_cast<unsigned char>(c)));
+    }
+    std::size_t q = quantifier_at(p, i + 1, unbounded);
+    if (unbounded) stack.back().inner_unbounded = true;
+    i += q;
+  }
+  return {};
+}
+
 std::string effective_pattern(std::string_view source) {
-  std::string out = "(?s)";
+  std::string out = std::string(kLimits) + "(?s)";
   if (starts_with_greedy_any(source) && !has_top_level_alternative(source)) out += '^';
   out += "(?:";
   out += source;
@@ -103,6 +223,9 @@ std::string effective_pattern(std::string_view source) {
 
 Result<Pattern> Pattern::compile(std::string_view source, bool case_sensitive) {
   if (std::string problem = pattern_text_problem(source); !problem.empty()) {
+    return make_error(Errc::invalid_input, problem);
+  }
+  if (std::string problem = exponential_problem(source); !problem.empty()) {
     return make_error(Errc::invalid_input, problem);
   }
   Pattern p;

@@ -28,7 +28,12 @@ RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
         std::string input = input_value(request, c.input);
         if (c.decode) input = unescape_once(input);
         auto outcome = c.pattern.match(input);
-        if (outcome == Pattern::Outcome::error) v.engine_error = true;
+        // An engine error (match or depth limit) makes the rule match, negated or not, and ends
+        // its evaluation: fail closed, as the nginx module and nginx's own `if` (500) do.
+        if (outcome == Pattern::Outcome::error) {
+          v.engine_error = true;
+          break;
+        }
         bool hit = outcome != Pattern::Outcome::no_match;
         if (hit == c.negate) {
           all = false;

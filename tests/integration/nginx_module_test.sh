@@ -66,6 +66,20 @@ check "the same URI without it (200)"                                [ "$(code "
 check "\$mitigd_blocked_by names the rule in the access log" grep -q '^GET /abc?zzz 403 \[gate#0\]$' "$work/access.log"
 check "\$mitigd_blocked_by is empty for a passed request"   grep -q '^GET /abc 200 \[-\]$' "$work/access.log"
 
+# Security review, issue 14 finding 4: a regex error (here a low match limit on a catastrophic
+# pattern) in a negated condition let the request through. An engine error makes the rule match.
+write_conf \
+  'mitigd_rule "neg#0" 403 when "request_uri" raw !~ "(*LIMIT_MATCH=2000)^/n/(a|aa)+$" when "path" raw ~ "^/n/";' \
+  'mitigd_rule "pos#0" 403 when "request_uri" raw ~ "(*LIMIT_MATCH=2000)^/p/(a|aa)+$";'
+ngx -s reload
+slow="$(head -c 40 /dev/zero | tr '\0' 'a')b"
+for _ in $(seq 100); do [ "$(code "$base/n/ok")" = 200 ] && grep -q neg "$work/nginx.conf" && break; sleep 0.05; done
+sleep 0.3
+check "negated condition, engine error: the rule matches (403, fails closed)" [ "$(code "$base/n/$slow")" = 403 ]
+check "positive condition, engine error: the rule matches (403)"              [ "$(code "$base/p/$slow")" = 403 ]
+check "negated condition that matches cleanly: the rule does not (200)"      [ "$(code "$base/n/aaaa")" = 200 ]
+check "the error is logged"                                                  grep -q "the rule matches (fail closed)" "$work/error.log"
+
 # 2. Malformed directives: nginx -t fails, naming the rule and what was expected.
 bad() {  # bad NAME EXPECTED_TEXT DIRECTIVE
   write_conf "$3"

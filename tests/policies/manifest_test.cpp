@@ -30,7 +30,7 @@ TEST_CASE("Manifest: the examples load, every pattern compiled", "[policies][man
   CHECK(m1.id == "M1");
   const auto& rule = std::get<RewriteRule>(m1.actions[0].detail);
   CHECK(rule.when[0].decode);
-  CHECK(rule.when[0].pattern.effective() == "(?s)^(?:(?=.*autodiscover)(?=.*powershell))");
+  CHECK(rule.when[0].pattern.effective() == "(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)^(?:(?=.*autodiscover)(?=.*powershell))");
   CHECK(rule.respond.kind == RuleResponse::Kind::abort);
 }
 

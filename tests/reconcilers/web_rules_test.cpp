@@ -24,7 +24,7 @@ TEST_CASE("NginxRules: M1.1 compiles to a decoded, anchored, case-insensitive ru
   REQUIRE(files->size() == 1);
   const std::string& text = (*files)[0].text;
   CHECK(text.rfind("# mitigd-managed id=M1 revision=2 sha256=", 0) == 0);
-  CHECK(text.find("$mitigd_request_uri_decoded ~* \"(?s)^(?:(?=.*autodiscover)(?=.*powershell))\"") != std::string::npos);
+  CHECK(text.find("$mitigd_request_uri_decoded ~* \"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)^(?:(?=.*autodiscover)(?=.*powershell))\"") != std::string::npos);
   CHECK(text.find("return 444;") != std::string::npos);
   auto marker = web::read_marker(text);
   REQUIRE(marker);
@@ -43,7 +43,7 @@ TEST_CASE("ApacheRules: the raw request target comes from THE_REQUEST, decoded b
   REQUIRE(files.has_value());
   const std::string& text = (*files)[0].text;
   CHECK(text.find("RewriteCond %{THE_REQUEST}") != std::string::npos);
-  CHECK(text.find("RewriteCond ${mitigd_unescape:%1} \"(?s)^(?:(?=.*autodiscover)(?=.*powershell))\" [NC]") != std::string::npos);
+  CHECK(text.find("RewriteCond ${mitigd_unescape:%1} \"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)^(?:(?=.*autodiscover)(?=.*powershell))\" [NC]") != std::string::npos);
   CHECK(text.find("[F,L,E=nokeepalive:1]") != std::string::npos);
 }
 
@@ -56,7 +56,7 @@ TEST_CASE("NginxRules, module engine: one mitigd_rule per rule, with its literal
   const std::string& text = (*files)[0].text;
   // "autodiscover" in hex: the gate; the pattern is the one the config engine uses.
   CHECK(text.find("mitigd_rule \"M1#0\" 444\n    when \"request_uri\" decoded ~* "
-                  "\"(?s)^(?:(?=.*autodiscover)(?=.*powershell))\" literals 6175746f646973636f766572;\n") !=
+                  "\"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)^(?:(?=.*autodiscover)(?=.*powershell))\" literals 6175746f646973636f766572;\n") !=
         std::string::npos);
   CHECK(text.find("if (") == std::string::npos);
   // The prelude leaves decoding to the module (no set-misc needed).
@@ -82,10 +82,10 @@ TEST_CASE("NginxRules, module engine: scope, several conditions, a negated one, 
   const std::string& text = (*files)[0].text;
   INFO(text);
   CHECK(text.find("mitigd_rule \"T1#0\" 403\n    scope \"^/ecp(?:/|$)\"\n") != std::string::npos);
-  CHECK(text.find("    when \"header:user-agent\" raw ~* \"(?s)(?:^curl/)\"\n") != std::string::npos);
+  CHECK(text.find("    when \"header:user-agent\" raw ~* \"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)(?:^curl/)\"\n") != std::string::npos);
   // The gate is the most selective set: the query's bytes "\";}evil\n", as hex, so that nothing
   // from the manifest reaches the config unquoted.
-  CHECK(text.find("    when \"query\" decoded ~* \"(?s)(?:\\\\x22;}evil\\\\x0a)\" literals 223b7d6576696c0a\n") !=
+  CHECK(text.find("    when \"query\" decoded ~* \"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)(?:\\\\x22;}evil\\\\x0a)\" literals 223b7d6576696c0a\n") !=
         std::string::npos);
-  CHECK(text.find("    when \"method\" raw !~* \"(?s)(?:^GET$)\";\n") != std::string::npos);
+  CHECK(text.find("    when \"method\" raw !~* \"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)(?:^GET$)\";\n") != std::string::npos);
 }

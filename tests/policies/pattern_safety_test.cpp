@@ -1,0 +1,44 @@
+// Security review, issue 14 findings 4 and 5: catastrophic patterns and fail-open negations.
+#include "policies/manifest.hpp"
+#include "policies/pattern.hpp"
+#include "policies/rule_eval.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace mitigd;
+
+TEST_CASE("Pattern: shapes with exponential backtracking are refused at load, with how to rewrite them", "[policies][security]") {
+  for (const char* bad : {"^(a|aa)+$", "(a+)+", "(\\w+\\s?)*$", "(?:x|x)*y", "(.*a){20}", "((ab)*c)+", "(?i:(a|A)+)z"}) {
+    INFO(bad);
+    auto p = Pattern::compile(bad, false);
+    REQUIRE_FALSE(p);
+    CHECK(p.error().message.find("exponential backtracking") != std::string::npos);
+  }
+  for (const char* fine : {"(?:foo|bar)+", "(?>a|aa)+", "(a|aa)++", "(?=.*autodiscover)(?=.*powershell)", "(ab)+", "[a-z]+",
+                           "(\\d{1,3}\\.){3}\\d{1,3}", "(?:^|&)x=\\.\\./", "(?:\\.\\./)+", "(?:%2e|\\.){2}", "^/(?:ecp|owa)/"}) {
+    INFO(fine);
+    CHECK(Pattern::compile(fine, false));
+  }
+}
+
+TEST_CASE("Pattern: every effective pattern carries the same engine limits", "[policies][security]") {
+  auto p = Pattern::compile("abc", false);
+  REQUIRE(p);
+  CHECK(p->effective().starts_with("(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)"));
+  // Manifests still may not set their own.
+  CHECK_FALSE(Pattern::compile("(*LIMIT_MATCH=99999999)abc", false));
+}
+
+TEST_CASE("RuleEval: an engine error makes the rule match, negated or not (fails closed)", "[policies][security]") {
+  // A shape the static check cannot see through (a backreference), hitting the match limit.
+  auto m = parse_manifest("N.json", R"({"schema":1,"id":"N","revision":1,"title":"t","applies_to":{"product":"p"},
+    "actions":[{"kind":"rewrite_rule","name":"neg","when":[{"input":"path","pattern":"^/n/"},
+      {"input":"request_uri","negate":true,"pattern":"^/n/(?:(a)\\1?)*(?:(a)\\2?)*(?:(a)\\3?)*(?:(a)\\4?)*$"}],"respond":"deny"}]})");
+  REQUIRE(m);
+  std::string slow = "/n/" + std::string(60, 'a') + "b";
+  RuleVerdict v = evaluate_request(*m, HttpRequest{"GET", slow, {}});
+  CHECK(v.engine_error);
+  CHECK(v.blocked);
+  CHECK(v.status == 403);
+  CHECK_FALSE(evaluate_request(*m, HttpRequest{"GET", "/n/aaaa", {}}).blocked);
+}
