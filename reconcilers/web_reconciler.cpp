@@ -27,6 +27,7 @@ bool WebRulesReconciler::rendered_as_today(const Manifest& m, const std::set<std
 void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
                                  const std::map<std::string, const Manifest*>& manifests, ObservedState& out) {
   auto owned = driver_.read_owned();
+  stale_.clear();
   std::map<std::string, std::set<std::size_t>> recorded_actions;
   for (const auto& r : rows) {
     if (r.resource.starts_with("web:")) recorded_actions[r.mitigation_id].insert(r.action_index);
@@ -56,6 +57,7 @@ void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
                !rendered_as_today(*m->second, recorded_actions[r.mitigation_id], owned)) {
       obs.state = ObservedAction::State::drifted;
       obs.detail = "rule file " + it->first.second + " was rendered for another rules engine or mitigd version";
+      stale_[r.mitigation_id] = {m->second, recorded_actions[r.mitigation_id]};
     } else if (interrupted) {
       obs.state = ObservedAction::State::drifted;
       obs.detail = "an interrupted change of the web server config is rolled back first";
@@ -106,6 +108,7 @@ Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector
     changes[{f.context, f.name}] = f.text;
     applied[f.context == web::Context::http ? "http" : "server"] = web::read_marker(f.text)->sha256;
   }
+  add_stale_renders(m.id, changes);
   // Deleting a file that does not exist is no change; keep the set minimal.
   auto owned = driver_.read_owned();
   for (auto it = changes.begin(); it != changes.end();) {
@@ -117,6 +120,19 @@ Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector
   if (!undo) return undo.error();
   undo_out.text = web::fileset_to_json(*undo);
   return json::serialize(applied);
+}
+
+void WebRulesReconciler::add_stale_renders(const std::string& except_id, web::FileSet& changes) const {
+  for (const auto& [id, stale] : stale_) {
+    if (id == except_id) continue;
+    std::vector<std::size_t> actions;
+    for (std::size_t i : stale.second) {
+      if (i < stale.first->actions.size() && handles(stale.first->actions[i].kind)) actions.push_back(i);
+    }
+    auto files = web::render(driver_.kind(), *stale.first, actions, inventory_);
+    if (!files) continue;  // its own repair reports the error
+    for (const auto& f : *files) changes[{f.context, f.name}] = f.text;
+  }
 }
 
 Result<void> WebRulesReconciler::rollback(const Undo& undo) {

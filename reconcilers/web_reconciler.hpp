@@ -28,11 +28,18 @@ class WebRulesReconciler final : public Reconciler {
   Result<void> remove_orphan(const std::string& resource) override;
 
  private:
+  // Files of other mitigations that observe() found rendered for another rules engine or mitigd
+  // version: re-rendered in the same transaction as the put that comes first, so an engine switch
+  // is one validated reload and never a mix of both engines (each alone may not validate).
+  void add_stale_renders(const std::string& except_id, web::FileSet& changes) const;
   Result<void> remove_files(const std::string& id);
   bool rendered_as_today(const Manifest& m, const std::set<std::size_t>& actions,
                          const std::map<web::FileKey, std::string>& owned) const;
   web::ConfigDirDriver& driver_;
   const Inventory& inventory_;
+  // From the last observe(): what each stale file should be now (mitigation id -> manifest and the
+  // actions its ledger rows record).
+  std::map<std::string, std::pair<const Manifest*, std::set<std::size_t>>> stale_;
 };
 
 }  // namespace mitigd
