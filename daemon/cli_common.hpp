@@ -49,5 +49,9 @@ int cmd_validate(Cli& cli, const Args& args);
 int cmd_validate_manifests(Cli& cli, const Args& args);
 int cmd_rules(Cli& cli, const Args& args);
 int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args);
+int cmd_check(Cli& cli, const Args& args);
+int cmd_setup(Cli& cli, const Args& args);
+// apply and retry refuse, with check's messages, when the wiring would make them fail halfway.
+void refuse_on_blocking_problems(const Config& config);
 
 }  // namespace mitigd

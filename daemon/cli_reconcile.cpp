@@ -152,6 +152,7 @@ int cmd_apply(Cli& cli, const Args& args) {
     throw ErrorException(make_error(Errc::conflict, "another writer is changing this server (" + holder +
                                                         "); try again when it has finished"));
   }
+  refuse_on_blocking_problems(l->engine->config());
   RunRequest request{"mitigctl apply", actor(), false, false, std::nullopt};
   if (auto saved = args.value("--plan")) request.expected_digest = saved_plan_digest(*saved);
   RunReport r = reconcile(*l->engine, *l->store, request);

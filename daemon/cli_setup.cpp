@@ -1,0 +1,167 @@
+// mitigctl setup nginx [--site FILE] [--dry-run]: connects an existing nginx to mitigd, the way a
+// careful operator would by hand: the include dirs, the http-level include (a conf.d file), and
+// the include line in the one server block that answers probe_url. Backs up what it edits (outside
+// every included directory), validates, reloads, and puts the backup back when validation fails.
+// Idempotent; refuses and explains when the target block is ambiguous.
+#include "daemon/cli_common.hpp"
+#include "daemon/wiring_check.hpp"
+#include "policies/atomic_file.hpp"
+#include "policies/json_input.hpp"
+#include "reconcilers/web_config_watch.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+namespace mitigd {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Edit {
+  std::string file;     // the real file (symlinks resolved)
+  std::string before, after;
+  std::string summary;
+};
+
+std::string read_or_throw(const std::string& path) {
+  auto text = json_input::read_file_capped(path, 4 * 1024 * 1024);
+  if (!text) throw ErrorException(text.error());
+  return *text;
+}
+
+// The one server block listening on the probe port (in --site FILE when given), with its line.
+std::pair<std::string, std::size_t> target_block(const WebServer& w, const std::optional<std::string>& site) {
+  auto parts = parse_loopback_url(w.probe_url);
+  int port = parts ? parts->port : 80;
+  std::vector<std::string> files;
+  if (site) {
+    files.push_back(fs::weakly_canonical(*site).string());
+  } else {
+    std::istringstream fp(web::view_config(w).fingerprint);
+    std::string line;
+    while (std::getline(fp, line)) files.push_back(line.substr(0, line.rfind(' ', line.rfind(' ') - 1)));
+  }
+  std::vector<std::pair<std::string, std::size_t>> found;
+  for (const auto& f : files) {
+    for (const auto& b : nginx_server_blocks(f, read_or_throw(f))) {
+      bool listens = b.listens.empty() && port == 80;
+      for (const auto& l : b.listens) {
+        auto colon = l.rfind(':');
+        std::string p = colon == std::string::npos || l.find(']', colon) != std::string::npos ? l : l.substr(colon + 1);
+        listens = listens || p == std::to_string(port) || (p.find_first_not_of("0123456789") != std::string::npos && port == 80);
+      }
+      if (listens && std::find(found.begin(), found.end(), std::make_pair(f, b.line)) == found.end()) found.emplace_back(f, b.line);
+    }
+  }
+  if (found.size() != 1) {
+    std::string list;
+    for (const auto& [f, l] : found) list += "\n  " + f + ":" + std::to_string(l);
+    throw ErrorException(make_error(Errc::conflict, found.empty()
+        ? "no server block listens on port " + std::to_string(port) + " (probe_url " + w.probe_url + ")" +
+              (site ? " in " + *site : "") + ": give the site file with --site, or fix probe_url"
+        : "several server blocks listen on port " + std::to_string(port) + "; choose one with --site FILE:" + list));
+  }
+  return found.front();
+}
+
+// Inserts `line` after line number `after_line` (1-based) of text, indented like a directive.
+std::string insert_after(const std::string& text, std::size_t after_line, const std::string& line) {
+  std::size_t pos = 0;
+  for (std::size_t n = 1; n < after_line && pos != std::string::npos; ++n) pos = text.find('\n', pos) + 1;
+  std::size_t eol = text.find('\n', pos);
+  if (eol == std::string::npos) return text + "\n" + line + "\n";
+  return text.substr(0, eol + 1) + line + "\n" + text.substr(eol + 1);
+}
+
+std::vector<Edit> planned_edits(const WebServer& w, const std::optional<std::string>& site) {
+  std::vector<Edit> edits;
+  auto [file, line] = target_block(w, site);
+  std::string text = read_or_throw(file);
+  bool has = false;
+  for (const auto& b : nginx_server_blocks(file, text)) {
+    if (b.line != line) continue;
+    for (const auto& inc : b.includes) has = has || fs::path(inc).parent_path().lexically_normal() == fs::path(w.server_include_dir).lexically_normal();
+  }
+  if (!has) {
+    std::string directive = "    include " + w.server_include_dir + "/*.conf;  # mitigd: emergency mitigations (mitigctl setup)";
+    edits.push_back({file, text, insert_after(text, line, directive), "added `include " + w.server_include_dir + "/*.conf;` to the server block at " + file + ":" + std::to_string(line)});
+  }
+  return edits;
+}
+
+}  // namespace
+
+int cmd_setup(Cli& cli, const Args& args) {
+  if (args.positional().size() != 1 || args.positional()[0] != "nginx") {
+    throw UsageError("setup nginx [--site FILE] [--dry-run] (Apache: see docs/deploy.md for the lines to add)");
+  }
+  Config config = cli.config();
+  auto inv = load_inventory(config.inventory);
+  if (!inv) throw ErrorException(inv.error());
+  if (!inv->web_server || inv->web_server->kind != WebServerKind::nginx) {
+    throw ErrorException(make_error(Errc::invalid_input, config.inventory + ": web_server: expected an nginx server to set up"));
+  }
+  const WebServer& w = *inv->web_server;
+  bool dry = args.flag("--dry-run");
+  std::vector<Edit> edits = planned_edits(w, args.value("--site"));  // refuses before anything changes
+  std::vector<std::string> done;
+  for (const auto& dir : {w.server_include_dir, w.http_include_dir}) {
+    if (dir.empty() || fs::is_directory(dir)) continue;
+    if (!dry) fs::create_directories(dir);
+    done.push_back("created " + dir);
+  }
+  // The http-level include, as a conf.d file (Debian's nginx.conf includes conf.d/*.conf in http).
+  bool http_ok = false;
+  ProcessRunner no_runner;
+  HttpProber no_prober;
+  for (const auto& item : check_wiring(config, no_runner, no_prober, CheckOptions{false})) {
+    if (item.name == "http include") http_ok = item.level == CheckItem::Level::ok;
+  }
+  if (!http_ok && !w.http_include_dir.empty()) {
+    std::string confd = w.config_root + "/conf.d/mitigd.conf";
+    if (!fs::is_directory(w.config_root + "/conf.d")) {
+      throw ErrorException(make_error(Errc::conflict, "no conf.d directory in " + w.config_root + ": add `include " +
+                                                          w.http_include_dir + "/*.conf;` inside the http block yourself"));
+    }
+    edits.push_back({confd, "", "# mitigd: maps of emergency mitigations (mitigctl setup)\ninclude " + w.http_include_dir + "/*.conf;\n",
+                     "wrote " + confd + " (the http-level include)"});
+  }
+  if (edits.empty() && done.empty()) {
+    std::cout << "nginx is already set up for mitigd: nothing to do (mitigctl check shows the whole wiring)\n";
+    return 0;
+  }
+  if (dry) {
+    for (const auto& d : done) std::cout << "would have " << d << "\n";
+    for (const auto& e : edits) std::cout << "would have " << e.summary << "\n--- " << e.file << "\n+++ " << e.file << "\n" << e.after << "\n";
+    return 0;
+  }
+  std::string backups = fs::path(config.state_db).parent_path().string() + "/backups";
+  fs::create_directories(backups);
+  for (const auto& e : edits) {
+    if (!e.before.empty()) {
+      std::string backup = backups + "/" + fs::path(e.file).filename().string() + "." + format_utc(now_seconds());
+      if (auto r = write_file_atomically(backup, e.before, 0600); !r) throw ErrorException(r.error());
+      done.push_back("backed up " + e.file + " to " + backup);
+    }
+    if (auto r = write_file_atomically(e.file, e.after, 0644); !r) throw ErrorException(r.error());
+    done.push_back(e.summary);
+  }
+  ProcessRunner runner;
+  auto check = runner.run(w.validate, std::chrono::seconds(30));
+  if (!check || check->exit_code != 0) {
+    for (const auto& e : edits) {
+      if (e.before.empty()) (void)remove_file_in_dir(e.file);
+      else (void)write_file_atomically(e.file, e.before, 0644);
+    }
+    throw ErrorException(make_error(Errc::validation_failed, "the edited config does not validate; every edit was put back: " +
+                                                                 (check ? check->output : check.error().message)));
+  }
+  auto reload = runner.run(w.reload, std::chrono::seconds(30));
+  done.push_back(reload && reload->exit_code == 0 ? "validated and reloaded nginx" : "validated; the reload failed (is nginx running?)");
+  for (const auto& d : done) std::cout << d << "\n";
+  return 0;
+}
+
+}  // namespace mitigd
