@@ -41,6 +41,7 @@ std::vector<std::string> input_warning_lines(const Inputs& inputs);
 int cmd_plan(Cli& cli, const Args& args);
 int cmd_apply(Cli& cli, const Args& args);
 int cmd_retry(Cli& cli, const Args& args);
+int cmd_revert_all(Cli& cli, const Args& args);
 int cmd_explain(Cli& cli, const Args& args);
 int cmd_status(Cli& cli, const Args& args);
 int cmd_report(Cli& cli, const Args& args);

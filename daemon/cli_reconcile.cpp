@@ -163,6 +163,29 @@ int cmd_apply(Cli& cli, const Args& args) {
   return r.converged() ? 0 : 1;
 }
 
+int cmd_revert_all(Cli& cli, const Args&) {
+  auto l = load_all(cli, false);
+  std::string holder;
+  auto lock = state::WriterLock::try_acquire(l->store->path(), &holder);
+  if (!lock) {
+    throw ErrorException(make_error(Errc::conflict, "another writer holds the state (" + holder +
+                                                        "): stop the daemon first (systemctl stop mitigd)"));
+  }
+  RunRequest request{"mitigctl revert-all", actor(), false, false, std::nullopt};
+  request.revert_all = true;
+  RunReport r = reconcile(*l->engine, *l->store, request);
+  auto left = l->store->ledger();
+  if (cli.json_out) {
+    print_json(run_report_json(r));
+  } else {
+    for (const auto& s : r.outcome.lines) std::cout << s << "\n";
+    if (!r.error.empty()) std::cout << "error: " << r.error << "\n";
+    std::cout << (left.empty() ? "Nothing mitigd applied is left on this server.\n"
+                               : std::to_string(left.size()) + " ledger row(s) could not be reverted; see above.\n");
+  }
+  return left.empty() && r.error.empty() ? 0 : 1;
+}
+
 int cmd_retry(Cli& cli, const Args& args) {
   const auto& ids = args.positional();
   for (const auto& id : ids) {

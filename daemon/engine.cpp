@@ -6,6 +6,8 @@
 
 #include <botan/hash.h>
 
+#include <set>
+
 #include <botan/auto_rng.h>
 #include <botan/hex.h>
 
@@ -111,11 +113,25 @@ std::string Engine::inputs_digest() const {
   return Botan::hex_encode(hash->final(), false);
 }
 
-Plan Engine::plan(state::Store& store, SysSeconds now) {
+Plan Engine::plan(state::Store& store, SysSeconds now, bool revert_all) {
   auto decisions = decide(store, now);
   auto ledger = store.ledger();
+  Mode mode = inputs_->policy.mode();
+  if (revert_all) {
+    // Removal: everything the ledger holds goes, whatever the policy, the backoff or the mode say.
+    std::set<std::string> held;
+    for (const auto& r : ledger) held.insert(r.mitigation_id);
+    for (Decision& d : decisions) {
+      d.retry.reset();
+      d.want = held.contains(d.id) ? Want::absent : Want::hold;
+      d.status = Status::disabled;
+      d.summary = "reverting everything mitigd applied (mitigctl revert-all)";
+      d.reasons.push_back("=> " + d.summary);
+    }
+    mode = Mode::enforce;
+  }
   ObservedState observed = observe_all(reconcilers(), ledger, manifests_by_id());
-  return make_plan(std::move(decisions), observed, ledger, inputs_->inventory, inputs_->policy.mode());
+  return make_plan(std::move(decisions), observed, ledger, inputs_->inventory, mode);
 }
 
 ApplyOutcome Engine::apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor) {

@@ -44,7 +44,8 @@ class Engine {
   // SHA-256 over every input: manifests (and refused ones), inventory, policy files, and the web
   // server's own config files. A failure recorded under one digest is retried at once under another.
   std::string inputs_digest() const;
-  Plan plan(state::Store& store, SysSeconds now);
+  // revert_all: every mitigation the ledger holds is planned for revert, whatever the inputs say.
+  Plan plan(state::Store& store, SysSeconds now, bool revert_all = false);
   ApplyOutcome apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor);
   std::map<std::string, const Manifest*> manifests_by_id() const;
   std::vector<Reconciler*> reconcilers();

@@ -99,7 +99,7 @@ check "block replaces a planted symlink instead of writing through it" bash -c "
 check "no temporary file is left in the policy dir" bash -c "! ls -a '$work/policy/servers' | grep -q tmp"
 
 # Every command answers --help with its own options (exit 0) and refuses options it does not take.
-for c in plan apply retry explain status report audit validate validate-manifests rules block unblock enable disable; do
+for c in plan apply retry revert-all check setup explain status report audit validate validate-manifests rules block unblock enable disable; do
   out="$("$MITIGCTL" "$c" --help 2>&1)"; rc=$?
   check "$c --help exits 0 and shows its usage" bash -c "[ $rc = 0 ] && grep -q '^usage: mitigctl $c' <<<\"\$1\"" _ "$out"
 done

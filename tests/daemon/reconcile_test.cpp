@@ -265,6 +265,20 @@ TEST_CASE("Reconcile: a server policy file for another spelling of the host is a
   CHECK(h.audits("warning") == 1);  // once per change, not per run
 }
 
+TEST_CASE("Reconcile: revert_all takes out everything the ledger holds, whatever the policy says", "[daemon][reconcile]") {
+  Harness h({"M1", "IMAP1"});
+  REQUIRE(h.run().converged());
+  h.write("policy/org.json", R"({"mitigations_enabled": true, "mode": "dry-run", "auto_revert": false})");
+  RunRequest all{"revert-all", "test", true, false, std::nullopt};
+  all.revert_all = true;
+  RunReport r = reconcile(*h.engine, *h.store, all);
+  CHECK(r.outcome.reverted == 2);
+  CHECK(h.store->ledger().empty());
+  CHECK_FALSE(h.blocked(kExploit));
+  CHECK(h.systemd.units.at("imap4.service").active_state == "active");
+  CHECK(h.systemd.units.at("imap4.service").unit_file_state == "enabled");
+}
+
 TEST_CASE("Reconcile: a failure at any step of any reconciler converges on a later round", "[daemon][reconcile][faults]") {
   for (int n = 1; n <= 40; ++n) {
     Harness h({"M1", "IMAP1", "M2"});
