@@ -1,5 +1,7 @@
 #include "daemon/control_server.hpp"
 
+#include "daemon/accept_loop.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
@@ -64,25 +66,8 @@ void ControlServer::close() {
 }
 
 void ControlServer::accept() {
-  acceptor_->async_accept([this](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-    if (ec) {
-      // Out of descriptors (or a transient error): keep serving, after a short pause so that a
-      // flood cannot spin the loop.
-      pause_.expires_after(ec == asio::error::no_descriptors ? 200ms : 20ms);
-      pause_.async_wait([this](auto e) {
-        if (!e) accept();
-      });
-      return;
-    }
-    if (clients_ >= kMaxClients) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    } else {
-      serve(std::make_shared<Client>(std::move(socket), io_));
-    }
-    accept();
-  });
+  accept_forever(*acceptor_, pause_, kMaxClients, [this] { return clients_; },
+                 [this](asio::local::stream_protocol::socket socket) { serve(std::make_shared<Client>(std::move(socket), io_)); });
 }
 
 bool ControlServer::may_change(int fd) const {

@@ -1,5 +1,7 @@
 #include "daemon/metrics_server.hpp"
 
+#include "daemon/accept_loop.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -33,23 +35,8 @@ void MetricsServer::close() {
 }
 
 void MetricsServer::accept() {
-  acceptor_->async_accept([this](boost::system::error_code ec, asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
-    if (ec) {
-      pause_.expires_after(ec == asio::error::no_descriptors ? 200ms : 20ms);
-      pause_.async_wait([this](auto e) {
-        if (!e) accept();
-      });
-      return;
-    }
-    if (*clients_ >= kMaxClients) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    } else {
-      serve(std::move(socket));
-    }
-    accept();
-  });
+  accept_forever(*acceptor_, pause_, kMaxClients, [this] { return *clients_; },
+                 [this](asio::ip::tcp::socket socket) { serve(std::move(socket)); });
 }
 
 namespace {

@@ -14,6 +14,10 @@ inline constexpr std::size_t kProbes = 32;
 inline constexpr std::size_t kProbeHeaders = 32;
 inline constexpr std::size_t kCves = 64;
 inline constexpr std::size_t kPatternBytes = 4096;
+// What a pattern may take once quoted for a web server config (each backslash written twice):
+// nginx refuses a parameter of 4,096 bytes or more, and mitigd adds its limits, (?s) and a group
+// (about 55 bytes) around the pattern.
+inline constexpr std::size_t kPatternQuotedBytes = 4000;
 inline constexpr std::size_t kTitleBytes = 512;
 inline constexpr std::size_t kDescriptionBytes = 16384;
 inline constexpr std::size_t kNameBytes = 128;

@@ -2,6 +2,7 @@
 
 #include "policies/limits.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <vector>
 #include <mutex>
@@ -23,6 +24,11 @@ std::string pattern_text_problem(std::string_view source) {
   if (source.empty()) return "a non-empty pattern";
   if (source.size() > limits::kPatternBytes) {
     return "a pattern of at most " + std::to_string(limits::kPatternBytes) + " bytes";
+  }
+  std::size_t quoted = source.size() + static_cast<std::size_t>(std::count(source.begin(), source.end(), '\\'));
+  if (quoted > limits::kPatternQuotedBytes) {
+    return "a pattern of at most " + std::to_string(limits::kPatternQuotedBytes) +
+           " bytes once quoted for the web server (each backslash counts twice; this one needs " + std::to_string(quoted) + ")";
   }
   for (std::size_t i = 0; i < source.size(); ++i) {
     char c = source[i];

@@ -54,6 +54,7 @@ feed_port="$(free_port)"
 # The vendor's feed starts without M2.1; it is published while the daemon runs.
 "$mitigctl" feed remove feed/repo M2 >/dev/null && "$mitigctl" feed publish feed/repo --keys-dir feed/keys >/dev/null
 python3 -m http.server "$feed_port" --bind 127.0.0.1 --directory "$work/feed/repo" >/dev/null 2>&1 & feed_pid=$!; pids+=($feed_pid)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$feed_port/" && break; sleep 0.05; done  # listening
 sed -i "s/127.0.0.1:18081/127.0.0.1:$feed_port/g" mitigd-feed.json
 export MITIGD_CONFIG="$work/mitigd-feed.json"
 

@@ -201,3 +201,26 @@ TEST_CASE("NginxRules: switching rules_engine re-renders every rule file in one 
   // nginx itself validates as it runs now (and would start after a reboot).
   CHECK(std::system(("nginx -t -q -p " + nginx.prefix() + " -c conf/nginx.conf -e logs/error.log 2>/dev/null").c_str()) == 0);
 }
+
+// Security review, issue 14 finding 7: a pattern near the manifest's limit could never be applied on
+// nginx (after quoting it exceeded nginx's parameter length). The limit is now what nginx accepts.
+TEST_CASE("NginxRules: a pattern at the manifest's quoted-size limit applies on both engines", "[integration][nginx]") {
+  std::string engine = GENERATE(as<std::string>{}, "config", "module");
+  INFO("rules_engine " << engine);
+  UpstreamApp app;
+  PrivateNginx nginx(app.port());
+  Deployment d(target_of(nginx, engine), {}, kVulnerable);
+  // "^/long" and 1,330 escaped dots "\.": 2,666 bytes, 3,996 once quoted (each backslash counts
+  // twice), just under the 4,000 limit. (In the JSON below each backslash is written escaped.)
+  std::string pattern = "^/long";
+  while (pattern.size() + 3 <= 3996) pattern += "\\\\.";
+  d.write("manifests/LONG.json", R"({"schema":1,"id":"LONG","revision":1,"title":"long pattern",
+    "applies_to":{"product":"exchange","fixed_in":"15.2.1118.20"},
+    "actions":[{"kind":"rewrite_rule","name":"long","when":[{"input":"path","pattern":")" + pattern + R"("}],"respond":"deny"}]})");
+  ApplyOutcome out = d.converge();
+  CHECK(out.applied == 1);
+  CHECK(out.failed == 0);
+  std::string target = "/long" + std::string((pattern.size() - 6) / 3, '.');
+  CHECK(request(nginx.url(), "GET", target).status == 403);
+  CHECK(reached_app(request(nginx.url(), "GET", "/long")));
+}
