@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 namespace mitigd {
@@ -31,28 +33,37 @@ ControlServer::ControlServer(asio::io_context& io, Logger& log, Handlers handler
 void ControlServer::start(const std::string& path, const std::string& group) {
   if (path.empty()) return;
   path_ = path;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  ::unlink(path.c_str());
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(path).parent_path();
+  fs::create_directories(dir);
+  // Bound in a private directory (0700, ours), given its mode and group there, then renamed into
+  // place: no moment when a path someone else could swap is chmod'ed or chown'ed by name.
+  std::string scratch = (dir / ".control-XXXXXX").string();
+  if (::mkdtemp(scratch.data()) == nullptr) throw std::runtime_error(scratch + ": cannot create: " + std::strerror(errno));
+  std::string bound = scratch + "/sock";
   acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(io_);
-  asio::local::stream_protocol::endpoint ep(path);
+  asio::local::stream_protocol::endpoint ep(bound);
   acceptor_->open(ep.protocol());
-  // Created 0660 from the start (umask), then given to the group: never briefly open to all.
-  mode_t old = ::umask(0117);
   boost::system::error_code bind_error;
   acceptor_->bind(ep, bind_error);
-  ::umask(old);
+  if (!bind_error) {
+    ::chmod(bound.c_str(), 0660);
+    if (!group.empty()) {
+      if (struct group* g = ::getgrnam(group.c_str())) {
+        gid_ = g->gr_gid;
+        if (::chown(bound.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+          log_.log(LOG_WARNING, "cannot give the control socket to group " + group);
+        }
+      } else {
+        log_.log(LOG_WARNING, "control_group " + group + " does not exist: only root may trigger changes");
+      }
+    }
+    if (::rename(bound.c_str(), path.c_str()) != 0) bind_error = boost::system::error_code(errno, boost::system::system_category());
+  }
+  ::unlink(bound.c_str());
+  ::rmdir(scratch.c_str());
   if (bind_error) throw boost::system::system_error(bind_error, path);
   acceptor_->listen();
-  if (!group.empty()) {
-    if (struct group* g = ::getgrnam(group.c_str())) {
-      gid_ = g->gr_gid;
-      if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-        log_.log(LOG_WARNING, "cannot give the control socket to group " + group);
-      }
-    } else {
-      log_.log(LOG_WARNING, "control_group " + group + " does not exist: only root may trigger changes");
-    }
-  }
   accept();
 }
 

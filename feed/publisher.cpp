@@ -1,5 +1,7 @@
 #include "feed/publisher.hpp"
 
+#include "policies/atomic_file.hpp"
+
 #include "feed/canonical_json.hpp"
 #include "feed/tuf_metadata.hpp"
 #include "policies/json_input.hpp"
@@ -27,19 +29,7 @@ const std::vector<std::string> kRoles = {"root", "timestamp", "snapshot", "targe
 Result<void> write_file(const fs::path& path, std::string_view bytes, mode_t mode = 0644) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(Errc::io, tmp.string() + ": cannot open for writing");
-    ::chmod(tmp.c_str(), mode);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return make_error(Errc::io, tmp.string() + ": write failed");
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) return make_error(Errc::io, path.string() + ": " + ec.message());
-  return {};
+  return write_file_atomically(path.string(), bytes, mode);
 }
 
 Result<json::value> read_json(const fs::path& path) {

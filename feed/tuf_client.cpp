@@ -1,5 +1,7 @@
 #include "feed/tuf_client.hpp"
 
+#include "policies/atomic_file.hpp"
+
 #include "policies/json_input.hpp"
 
 #include <deque>
@@ -28,16 +30,9 @@ std::string url_encode_segment(std::string_view s) {
 
 namespace {
 
+// Through the project's one atomic-write helper (directory descriptor, O_EXCL|O_NOFOLLOW temp, fsync).
 void write_atomically(const fs::path& path, std::string_view bytes) {
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
+  if (auto r = write_file_atomically(path.string(), bytes, 0644); !r) throw std::runtime_error(r.error().message);
 }
 
 std::string join_url(const std::string& base, const std::string& rest) {

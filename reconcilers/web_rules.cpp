@@ -333,6 +333,13 @@ Result<std::vector<RenderedFile>> render_apache(const Manifest& m, const std::ve
           }
           return std::nullopt;
         };
+        // Inside "expr=..." a backslash is itself an escape of the quoted string: the regex Apache
+        // would run is not the one written (and "a\\" does not even load). Refused, not guessed.
+        if (edit.content_type.source().find('\\') != std::string::npos) {
+          return make_error(Errc::invalid_input, "mitigation " + m.id + ", action \"" + a.name +
+                                                     "\": content_type: a pattern without backslashes on Apache (use a "
+                                                     "character class such as [.] or [+])");
+        }
         auto scope = regex_in_expr(a.scope ? scope_regex(*a.scope) : "^/", true);
         auto type = regex_in_expr(edit.content_type.effective(), !edit.content_type.case_sensitive());
         if (!scope || !type) {

@@ -114,7 +114,8 @@ std::string load_or_create_key(const std::string& key_path) {
   Botan::AutoSeeded_RNG rng;
   auto bytes = rng.random_vec(32);
   std::string tmp = key_path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) throw StateError(key_path + ": cannot create the audit key");
   std::string hex = Botan::hex_encode(bytes, false) + "\n";
   bool ok = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(fd) == 0;
@@ -306,13 +307,15 @@ AuditRecord Store::audit_append(AuditEntry entry) {
 // The newest record's seq and hash, outside the database: deleting the newest records leaves
 // a chain that still links, and only this file tells.
 void Store::write_head(std::int64_t seq, const std::string& hash) {
+  // (state/ depends on nothing of ours, so not policies/atomic_file: the same steps, in a 0700 dir.)
   std::string head = path_ + ".head", tmp = head + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << seq << ' ' << hash << '\n';
-  }
-  ::chmod(tmp.c_str(), 0600);
-  std::rename(tmp.c_str(), head.c_str());
+  std::string text = std::to_string(seq) + " " + hash + "\n";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (ok) std::rename(tmp.c_str(), head.c_str());
 }
 
 namespace {

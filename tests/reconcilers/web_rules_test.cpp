@@ -89,3 +89,16 @@ TEST_CASE("NginxRules, module engine: scope, several conditions, a negated one, 
         std::string::npos);
   CHECK(text.find("    when \"method\" raw !~* \"(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH=100000)(?s)(?:^GET$)\";\n") != std::string::npos);
 }
+
+// Security review, issue 14 finding 8: backslashes in a content_type pattern changed meaning inside
+// Apache's "expr=..." (a\\ failed to load, text\\\\ ran another regex): refused with the way out.
+TEST_CASE("ApacheRules: a content_type pattern with a backslash is refused, not rewritten", "[reconcilers][security]") {
+  auto m = mitigd::parse_manifest("CT1.json", R"({"schema":1,"id":"CT1","revision":1,"title":"t","applies_to":{"product":"p"},
+    "actions":[{"kind":"response_header","name":"h","content_type":"^text/html\\b","header":"X-Test","set":"1"}]})");
+  REQUIRE(m);
+  mitigd::Inventory inv;
+  auto files = mitigd::web::render(mitigd::WebServerKind::apache, *m, {0}, inv);
+  REQUIRE_FALSE(files);
+  CHECK(files.error().message.find("content_type: a pattern without backslashes on Apache") != std::string::npos);
+  CHECK(mitigd::web::render(mitigd::WebServerKind::nginx, *m, {0}, inv));
+}
