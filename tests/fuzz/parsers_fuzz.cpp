@@ -1,11 +1,15 @@
 // libFuzzer target for the untrusted-input parsers: manifest, policy file, inventory and TUF
-// metadata (envelope, canonical JSON, every role's parser, signature check).
+// metadata (envelope, canonical JSON, every role's parser, signature check), the control protocol's
+// request line, the duplicate-key scanner and the exponential-pattern check.
 // The first byte picks the parser. Built by scripts/fuzz.sh with clang -fsanitize=fuzzer,address.
 #include "feed/tuf_metadata.hpp"
 #include "policies/inventory.hpp"
 #include "policies/manifest.hpp"
 #include "policies/policy.hpp"
 #include "policies/rule_eval.hpp"
+#include "policies/json_duplicates.hpp"
+#include "daemon/control_protocol.hpp"
+#include "policies/pattern.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +18,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 6) {
     case 0: {
       auto m = mitigd::parse_manifest("fuzz.json", text);
       // A manifest that loads must be evaluable on any request without crashing.
@@ -22,6 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 1: (void)mitigd::parse_policy_file("fuzz.json", text); break;
+    case 4: {
+      // The control socket's request line (a local user's bytes) and the duplicate-key scanner.
+      (void)mitigd::parse_control_request(std::string(text));
+      (void)mitigd::json_input::find_duplicate_key(text);
+      break;
+    }
+    case 5: (void)mitigd::exponential_problem(text); break;
     case 2: (void)mitigd::parse_inventory("/tmp/fuzz.json", text); break;
     case 3: {
       using namespace mitigd::feed;
