@@ -54,6 +54,7 @@ std::vector<Row> status_rows(Loaded& l, const Plan& plan) {
       for (const auto& k : kinds) r.kind += (r.kind.empty() ? "" : ";") + k;
       for (const auto& c : d.manifest->cves) r.cves += (r.cves.empty() ? "" : ";") + c;
       r.fixed_in = d.manifest->applies_to.fixed_in.value_or("");
+      for (const auto& b : d.manifest->applies_to.fixed) r.fixed_in += (r.fixed_in.empty() ? "" : ";") + b.fixed_in;
     }
     rows.push_back(std::move(r));
   }

@@ -128,6 +128,7 @@ class Decider {
       }
       d_.reasons.push_back(version + " < fixed_in " + *at.fixed_in + ": security update not installed");
     }
+    if (!at.fixed.empty() && fixed_on_branch(at, version)) return;
 
     // Which actions have something to act on here.
     for (std::size_t i = 0; i < m.actions.size(); ++i) {
@@ -185,6 +186,28 @@ class Decider {
       if (d_.retry) return;
     }
     set(Status::applicable, Want::present, "vulnerable version installed and nothing prevents the mitigation");
+  }
+
+  // Fixed releases per branch: true (decided: superseded) when the installed version's branch has
+  // its fix; otherwise notes why it is vulnerable.
+  bool fixed_on_branch(const AppliesTo& at, const std::string& version) {
+    for (std::size_t i = 0; i < at.fixed.size(); ++i) {
+      const auto& b = at.fixed[i];
+      std::optional<std::string> end = b.max;
+      if (!end && i + 1 < at.fixed.size()) end = at.fixed[i + 1].min;
+      if (compare_versions(at.scheme, version, b.min) < 0 || (end && compare_versions(at.scheme, version, *end) >= 0)) continue;
+      std::string branch = "branch " + b.min + (end ? " to " + *end : std::string(" and later"));
+      if (compare_versions(at.scheme, version, b.fixed_in) >= 0) {
+        d_.superseded_by = version;
+        set(Status::superseded, Want::absent,
+            "security update installed: " + at.product + " " + version + " >= " + b.fixed_in + " (fixed_in of " + branch + ")");
+        return true;
+      }
+      d_.reasons.push_back(version + " < " + b.fixed_in + " (fixed_in of " + branch + "): security update not installed");
+      return false;
+    }
+    d_.reasons.push_back(version + " is on no branch with a fixed release: security update not available for it");
+    return false;
   }
 
   // The failure of `op` recorded for this id and revision that still applies: none when there is

@@ -312,6 +312,38 @@ Probe parse_probe(const json::value& v, const std::string& file, const std::stri
   return p;
 }
 
+std::string read_version(ObjectReader& r, std::string_view key, VersionScheme scheme);
+
+// "fixed": [{"min", "fixed_in", "max"?}, ...]: sorted by min, each min < fixed_in (< max), branches
+// not overlapping.
+std::vector<AppliesTo::FixedBranch> parse_fixed_branches(const json::value& v, const std::string& file,
+                                                         const std::string& path, VersionScheme scheme) {
+  const auto& arr = json_input::as_array(v, file, path, 64);
+  if (arr.empty()) json_input::fail_at(file, path, "at least one branch {\"min\", \"fixed_in\"}");
+  std::vector<AppliesTo::FixedBranch> out;
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    std::string at = index_path(path, i);
+    ObjectReader br(arr[i], file, at, {"min", "fixed_in", "max"});
+    AppliesTo::FixedBranch b;
+    b.min = read_version(br, "min", scheme);
+    b.fixed_in = read_version(br, "fixed_in", scheme);
+    if (br.optional("max")) b.max = read_version(br, "max", scheme);
+    br.finish();
+    if (compare_versions(scheme, b.min, b.fixed_in) >= 0) br.fail("fixed_in", "a version above this branch's min (" + b.min + ")");
+    if (b.max && compare_versions(scheme, b.fixed_in, *b.max) >= 0) br.fail("max", "a version above this branch's fixed_in (" + b.fixed_in + ")");
+    if (!out.empty()) {
+      const auto& prev = out.back();
+      if (compare_versions(scheme, prev.min, b.min) >= 0) br.fail("min", "branches sorted by min, each above the last (" + prev.min + ")");
+      if (prev.max && compare_versions(scheme, *prev.max, b.min) > 0) br.fail("min", "a branch starting at or after the previous max (" + *prev.max + ")");
+      if (!prev.max && compare_versions(scheme, prev.fixed_in, b.min) > 0) {
+        br.fail("min", "a branch starting after the previous branch's fixed_in (" + prev.fixed_in + "), or give that branch a max");
+      }
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
 std::string read_version(ObjectReader& r, std::string_view key, VersionScheme scheme) {
   std::string v = r.string(key, 256);
   std::string problem = version_syntax_problem(scheme, v);
@@ -352,7 +384,7 @@ Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc
     r.fail("severity", "one of low, medium, high, critical");
   }
   {
-    ObjectReader ar(r.required("applies_to"), file, r.child_path("applies_to"), {"product", "scheme", "min", "fixed_in"});
+    ObjectReader ar(r.required("applies_to"), file, r.child_path("applies_to"), {"product", "scheme", "min", "fixed_in", "fixed"});
     m.applies_to.product = ar.string("product", 64);
     check(name_problem(m.applies_to.product, 64), file, ar.child_path("product"));
     auto scheme = parse_version_scheme(ar.optional_string("scheme", 16).value_or("dotted"));
@@ -363,6 +395,10 @@ Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc
     if (m.applies_to.min && m.applies_to.fixed_in &&
         compare_versions(*scheme, *m.applies_to.min, *m.applies_to.fixed_in) >= 0) {
       ar.fail("fixed_in", "a version above min (" + *m.applies_to.min + ")");
+    }
+    if (const auto* fixed = ar.optional("fixed")) {
+      if (m.applies_to.fixed_in) ar.fail("fixed", "either fixed_in or fixed (fixed releases per branch), not both");
+      m.applies_to.fixed = parse_fixed_branches(*fixed, file, ar.child_path("fixed"), *scheme);
     }
     ar.finish();
   }

@@ -75,6 +75,15 @@ struct AppliesTo {
   VersionScheme scheme = VersionScheme::dotted;
   std::optional<std::string> min;
   std::optional<std::string> fixed_in;
+  // A fix released on several branches (Confluence CVE-2022-26134: 7.4.17, 7.13.7, ... 7.18.1):
+  // each branch covers [min, max), or up to the next branch's min when max is absent; an installed
+  // version in a branch is fixed at or past that branch's fixed_in; a version outside every branch
+  // (a release line that got no fix) is vulnerable. Sorted by min; excludes `fixed_in`.
+  struct FixedBranch {
+    std::string min, fixed_in;
+    std::optional<std::string> max;
+  };
+  std::vector<FixedBranch> fixed;
 };
 
 struct Manifest {

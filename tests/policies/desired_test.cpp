@@ -132,3 +132,45 @@ TEST_CASE("Desired: an expired feed keeps mitigations by default, reverts them w
   }
   CHECK_FALSE(parse_policy_file("org.json", R"({"on_feed_expiry":"drop"})"));
 }
+
+TEST_CASE("Desired: a fix released on several branches (fixed per branch, Confluence CVE-2022-26134)", "[policies][desired]") {
+  using namespace mitigd;
+  auto inv = parse_inventory("inv.json", R"({"host":"h","products":{"confluence":{"scheme":"dotted","version":{"file":"/nonexistent"}}},
+    "web_server":{"kind":"nginx","http_include_dir":"/tmp","server_include_dir":"/tmp","validate":["true"],"reload":["true"],"probe_url":"http://127.0.0.1:1"}})");
+  REQUIRE(inv);
+  auto m = parse_manifest("C1.json", R"({"schema":1,"id":"C1","revision":1,"title":"OGNL injection",
+    "applies_to":{"product":"confluence","min":"1.3.0","fixed":[
+      {"min":"7.4","fixed_in":"7.4.17","max":"7.5"},{"min":"7.13","fixed_in":"7.13.7","max":"7.14"},
+      {"min":"7.14","fixed_in":"7.14.3","max":"7.15"},{"min":"7.15","fixed_in":"7.15.2","max":"7.16"},
+      {"min":"7.16","fixed_in":"7.16.4","max":"7.17"},{"min":"7.17","fixed_in":"7.17.4","max":"7.18"},
+      {"min":"7.18","fixed_in":"7.18.1"}]},
+    "actions":[{"kind":"rewrite_rule","name":"r","when":[{"input":"request_uri","decode":true,"pattern":"\\$\\{"}],"respond":"deny"}]})");
+  REQUIRE(m);
+  std::vector<Manifest> manifests{*m};
+  Policy p;
+  auto decide = [&](const std::string& version) {
+    DesiredInputs in;
+    in.manifests = &manifests;
+    in.policy = &p;
+    in.inventory = &*inv;
+    in.installed["confluence"] = InstalledVersion{version, "test", ""};
+    return evaluate_desired(in).at(0);
+  };
+  CHECK(decide("7.4.16").status == Status::applicable);
+  CHECK(decide("7.4.17").status == Status::superseded);
+  CHECK(decide("7.4.17").summary == "security update installed: confluence 7.4.17 >= 7.4.17 (fixed_in of branch 7.4 to 7.5)");
+  CHECK(decide("7.5.0").status == Status::applicable);   // a release line that got no fix
+  CHECK(decide("7.12.9").status == Status::applicable);
+  CHECK(decide("7.13.6").status == Status::applicable);
+  CHECK(decide("7.13.7").status == Status::superseded);
+  CHECK(decide("7.18.0").status == Status::applicable);
+  CHECK(decide("7.18.1").status == Status::superseded);
+  CHECK(decide("8.5.0").status == Status::superseded);   // the last branch extends to later versions
+  CHECK(decide("7.3.9").status == Status::applicable);
+  // Strict: overlapping or unsorted branches, and fixed with fixed_in, are refused.
+  CHECK_FALSE(parse_manifest("C2.json", R"({"schema":1,"id":"C2","revision":1,"title":"t","applies_to":{"product":"p",
+    "fixed":[{"min":"7.13","fixed_in":"7.13.7"},{"min":"7.4","fixed_in":"7.4.17"}]},
+    "actions":[{"kind":"disable_service","service":"s"}]})"));
+  CHECK_FALSE(parse_manifest("C3.json", R"({"schema":1,"id":"C3","revision":1,"title":"t","applies_to":{"product":"p","fixed_in":"2",
+    "fixed":[{"min":"1","fixed_in":"1.5"}]},"actions":[{"kind":"disable_service","service":"s"}]})"));
+}
