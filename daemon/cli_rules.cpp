@@ -112,8 +112,11 @@ int cmd_rules(Cli& cli, const Args& args) {
       results.push_back(json::object{{"method", p.request.method}, {"target", p.request.target}, {"expected", expected},
                                      {"verdict", verdict}, {"detail", detail}, {"ok", ok}});
     } else {
-      std::cout << (ok ? "ok   " : "FAIL ") << p.request.method << " " << p.request.target << "  expected " << expected
-                << ", got " << verdict << " (" << detail << ")\n";
+      // The headers too: two requests that differ only by a header must not print the same line.
+      std::string headers;
+      for (const auto& [name, value] : p.request.headers) headers += " [" + name + ": " + value.substr(0, 60) + "]";
+      std::cout << (ok ? "ok   " : "FAIL ") << p.request.method << " " << p.request.target << headers << "  expected "
+                << expected << ", got " << verdict << " (" << detail << ")\n";
     }
   }
   if (cli.json_out) {
