@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
+#include <chrono>
 #include <iostream>
 #include <set>
 
@@ -45,6 +47,52 @@ int render(const Manifest& m, Inventory inv, const Args& args) {
   for (const auto& f : web::render_prelude(kind, "0123456789abcdef01234567", engine)) print(f);
   for (const auto& f : *files) print(f);
   return 0;
+}
+
+// Each rule's worst case on generated adversarial inputs: 4 KiB built from the pattern's own
+// characters (repeated singly and as a run), each ending with a byte that breaks the match, so
+// that backtracking tries every split. Offline, PCRE2 as the servers use it (with the limits).
+struct RuleCost {
+  std::string action, input;
+  long micros = 0;
+  bool error = false;
+};
+
+std::vector<std::string> adversarial_inputs(const std::string& source) {
+  std::string chars;
+  for (char c : source) {
+    if (std::isalnum(static_cast<unsigned char>(c)) && chars.find(c) == std::string::npos) chars += c;
+  }
+  if (chars.empty()) chars = "a";
+  std::vector<std::string> out;
+  std::string run;
+  while (run.size() < 4096) run += chars;
+  out.push_back(run.substr(0, 4096) + "!");
+  for (std::size_t i = 0; i < chars.size() && i < 8; ++i) out.push_back(std::string(4096, chars[i]) + "!");
+  return out;
+}
+
+std::vector<RuleCost> rule_costs(const Manifest& m) {
+  std::vector<RuleCost> out;
+  for (const Action& a : m.actions) {
+    const auto* rule = std::get_if<RewriteRule>(&a.detail);
+    if (!rule) continue;
+    RuleCost cost{a.name, "", 0, false};
+    for (const Condition& c : rule->when) {
+      for (const auto& input : adversarial_inputs(c.pattern.source())) {
+        auto start = std::chrono::steady_clock::now();
+        auto outcome = c.pattern.match(input);
+        long us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+        if (us >= cost.micros) {
+          cost.micros = us;
+          cost.input = "'" + input.substr(0, 8) + "...' x" + std::to_string(input.size());
+        }
+        cost.error = cost.error || outcome == Pattern::Outcome::error;
+      }
+    }
+    out.push_back(std::move(cost));
+  }
+  return out;
 }
 
 }  // namespace
@@ -119,11 +167,22 @@ int cmd_rules(Cli& cli, const Args& args) {
                 << expected << ", got " << verdict << " (" << detail << ")\n";
     }
   }
+  auto costs = rule_costs(m);
   if (cli.json_out) {
-    print_json(json::object{{"requests", requests->size()}, {"mismatches", mismatches}, {"results", std::move(results)}});
+    json::array cost_json;
+    for (const auto& c : costs) {
+      cost_json.push_back(json::object{{"action", c.action}, {"worst_microseconds", c.micros}, {"input", c.input}, {"engine_error", c.error}});
+    }
+    print_json(json::object{{"requests", requests->size()}, {"mismatches", mismatches}, {"results", std::move(results)},
+                            {"costs", std::move(cost_json)}});
   } else {
     std::cout << requests->size() << " requests, " << requests->size() - static_cast<std::size_t>(mismatches) << " as expected, "
               << mismatches << " mismatches" << (live ? " (live: " + *live + ")" : " (offline, PCRE2)") << "\n";
+    for (const auto& c : costs) {
+      std::cout << (c.micros > 1000 || c.error ? "SLOW " : "cost ") << "\"" << c.action << "\": worst " << c.micros
+                << " us per condition on a generated 4 KiB input (" << c.input << ")"
+                << (c.error ? ", hits the engine limits: the rule matches (fails closed)" : "") << "\n";
+    }
   }
   return mismatches == 0 ? 0 : 1;
 }
