@@ -29,7 +29,8 @@ check "the daemon serves metrics" wait_until 10 metrics_up
 # The attacker: 1,100 connections to each socket, held for 4 s, sending nothing.
 python3 - "$metrics_port" "$work/var/control.sock" <<'PY'
 import resource, socket, sys, time
-resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY and hard < 4096 else 4096, hard))
 held = []
 for _ in range(1100):
     for family, addr in ((socket.AF_INET, ("127.0.0.1", int(sys.argv[1]))), (socket.AF_UNIX, sys.argv[2])):
