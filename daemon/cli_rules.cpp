@@ -128,6 +128,9 @@ int cmd_rules(Cli& cli, const Args& args) {
     }
   }
   auto live = args.value("--live");
+  std::string server = args.value("--server").value_or("nginx");
+  if (server != "nginx" && server != "apache") throw UsageError("--server nginx|apache");
+  ServerSemantics semantics = server == "apache" ? ServerSemantics::apache : ServerSemantics::nginx;
   HttpProber prober;
   std::set<int> block_statuses{403, 444};
   for (const Action& a : m.actions) {
@@ -148,7 +151,7 @@ int cmd_rules(Cli& cli, const Args& args) {
         detail = r->dropped ? "connection dropped" : "status " + std::to_string(r->status);
       }
     } else {
-      RuleVerdict v = evaluate_request(m, p.request, prefixes);
+      RuleVerdict v = evaluate_request(m, p.request, prefixes, semantics);
       verdict = v.blocked ? "blocked" : "passed";
       detail = v.blocked ? "by \"" + v.action + "\" (" + std::to_string(v.status) + ")" : "no rule matched";
       if (v.engine_error) detail += "; PCRE2 gave up (match limit): the server fails closed";
@@ -177,7 +180,7 @@ int cmd_rules(Cli& cli, const Args& args) {
                             {"costs", std::move(cost_json)}});
   } else {
     std::cout << requests->size() << " requests, " << requests->size() - static_cast<std::size_t>(mismatches) << " as expected, "
-              << mismatches << " mismatches" << (live ? " (live: " + *live + ")" : " (offline, PCRE2)") << "\n";
+              << mismatches << " mismatches" << (live ? " (live: " + *live + ")" : " (offline, PCRE2, " + server + " semantics)") << "\n";
     for (const auto& c : costs) {
       std::cout << (c.micros > 1000 || c.error ? "SLOW " : "cost ") << "\"" << c.action << "\": worst " << c.micros
                 << " us per condition on a generated 4 KiB input (" << c.input << ")"

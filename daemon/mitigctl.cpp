@@ -69,8 +69,10 @@ const std::vector<Command>& commands() {
        {"--host"}, {}, cmd_validate},
       {"validate-manifests", "DIR", "Check a directory of manifests.", {}, {}, cmd_validate_manifests},
       {"rules", "render MANIFEST [--server nginx|apache] [--engine config|module] [--inventory FILE]\n"
-                "      | test MANIFEST --requests FILE [--live URL] [--inventory FILE]",
-       "The exact config a manifest becomes, or its verdicts on test requests (offline, or --live URL).",
+                "      | test MANIFEST --requests FILE [--live URL | --server nginx|apache] [--inventory FILE]",
+       "The exact config a manifest becomes, or its verdicts on test requests: offline with the semantics of\n"
+       "--server (nginx by default; apache: repeated headers joined, %00 in a decoded input fails closed, a\n"
+       "regex error is no match), or --live URL against a real server. Also each rule's worst case.",
        {"--server", "--engine", "--inventory", "--requests", "--live"}, {}, cmd_rules},
       {"block", "ID... [--org | --server HOST [--create]] [--reason TEXT] [--until DATE] [--by NAME] | --clear",
        "Add ids to a blocklist in the policy files (for the operator to review and commit). Without --org,\n"

@@ -116,30 +116,35 @@ std::string normalized_path(std::string_view raw) {
   return out;
 }
 
-std::string input_value(const HttpRequest& request, const RuleInput& input) {
+std::string input_value(const HttpRequest& request, const RuleInput& input, ServerSemantics server) {
+  const bool apache = server == ServerSemantics::apache;
   switch (input.kind) {
     case InputKind::request_uri: return request.target;
     case InputKind::path: return normalized_path(raw_path(request.target));
     case InputKind::query: return std::string(raw_query(request.target));
     case InputKind::method: return request.method;
-    case InputKind::header:
+    case InputKind::header: {
+      std::string joined;
       for (const auto& [name, value] : request.headers) {
-        if (iequals(name, input.name)) return value;
+        if (!iequals(name, input.name)) continue;
+        if (!apache) return value;
+        joined += (joined.empty() ? "" : ", ") + value;
       }
-      return {};
+      return joined;
+    }
     case InputKind::cookie:
     case InputKind::cookie_named: {
       std::string joined;
       for (const auto& [name, value] : request.headers) {
         if (!iequals(name, "cookie")) continue;
-        if (!joined.empty()) joined += "; ";
+        if (!joined.empty()) joined += apache ? ", " : "; ";
         joined += value;
       }
       if (input.kind == InputKind::cookie) return joined;
       // nginx $cookie_NAME: the first cookie of that name (case-insensitive), value up to ';'.
       std::string_view rest = joined;
       while (!rest.empty()) {
-        std::size_t semi = rest.find(';');
+        std::size_t semi = apache ? rest.find_first_of(";,") : rest.find(';');
         std::string_view pair = rest.substr(0, semi);
         rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
         while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);

@@ -37,6 +37,10 @@ std::string_view raw_query(std::string_view target);
 
 // The value an input has for a request (before `decode`), as nginx 1.22 computes it:
 // header:NAME is the first header of that name; cookie is every Cookie header joined by "; ".
-std::string input_value(const HttpRequest& request, const RuleInput& input);
+// How the server behind a rule sees requests where nginx and Apache differ: nginx's header:NAME is
+// the first header of that name and repeated Cookie headers are joined with "; "; Apache's
+// %{HTTP:NAME} joins every occurrence with ", ".
+enum class ServerSemantics { nginx, apache };
+std::string input_value(const HttpRequest& request, const RuleInput& input, ServerSemantics server = ServerSemantics::nginx);
 
 }  // namespace mitigd

@@ -16,7 +16,8 @@ bool scope_matches(const std::string& scope, const std::string& path) {
 }
 
 RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
-                             const std::map<std::size_t, std::vector<std::string>>& vdir_prefixes) {
+                             const std::map<std::size_t, std::vector<std::string>>& vdir_prefixes, ServerSemantics server) {
+  const bool apache = server == ServerSemantics::apache;
   RuleVerdict v;
   std::string path = normalized_path(raw_path(request.target));
   for (std::size_t i = 0; i < m.actions.size(); ++i) {
@@ -25,9 +26,11 @@ RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
       if (a.scope && !scope_matches(*a.scope, path)) continue;
       bool all = true;
       for (const Condition& c : rule->when) {
-        std::string input = input_value(request, c.input);
+        std::string input = input_value(request, c.input, server);
+        if (c.decode && apache && input.find("%00") != std::string::npos) continue;  // fails closed there
         if (c.decode) input = unescape_once(input);
         auto outcome = c.pattern.match(input);
+        if (apache && outcome == Pattern::Outcome::error) outcome = Pattern::Outcome::no_match;  // mod_rewrite
         // An engine error (match or depth limit) makes the rule match, negated or not, and ends
         // its evaluation: fail closed, as the nginx module and nginx's own `if` (500) do.
         if (outcome == Pattern::Outcome::error) {

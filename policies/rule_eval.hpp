@@ -19,8 +19,12 @@ struct RuleVerdict {
 
 // vdir_prefixes: for disable_vdir / disable_app_pool actions, the prefixes the inventory gives
 // (empty: those actions are ignored).
+// server: whose semantics to predict. Apache differs beyond the inputs: a decoded condition whose
+// raw input carries %00 matches (mitigd's generated config fails closed there), and a regex error
+// counts as no match (mod_rewrite), so the tester never predicts a block Apache does not do.
 RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
-                             const std::map<std::size_t, std::vector<std::string>>& vdir_prefixes = {});
+                             const std::map<std::size_t, std::vector<std::string>>& vdir_prefixes = {},
+                             ServerSemantics server = ServerSemantics::nginx);
 
 bool scope_matches(const std::string& scope, const std::string& normalized_path);
 

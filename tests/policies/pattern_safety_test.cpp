@@ -42,3 +42,25 @@ TEST_CASE("RuleEval: an engine error makes the rule match, negated or not (fails
   CHECK(v.status == 403);
   CHECK_FALSE(evaluate_request(*m, HttpRequest{"GET", "/n/aaaa", {}}).blocked);
 }
+
+// Security review, issue 14 finding 11: the offline tester must model each server, so that it never
+// predicts a block the server does not do (nor misses one it does).
+TEST_CASE("RuleEval: Apache semantics: repeated headers joined, %00 fails closed, a regex error is no match", "[policies][security]") {
+  auto m = parse_manifest("A.json", R"({"schema":1,"id":"A","revision":1,"title":"t","applies_to":{"product":"p"},
+    "actions":[{"kind":"rewrite_rule","name":"ua","when":[{"input":"header:User-Agent","pattern":"jndi"}],"respond":"deny"},
+               {"kind":"rewrite_rule","name":"q","when":[{"input":"query","decode":true,"pattern":"powershell"}],"respond":"deny"}]})");
+  REQUIRE(m);
+  HttpRequest two_agents{"GET", "/", {{"User-Agent", "x"}, {"User-Agent", "${jndi:ldap://e}"}}};
+  CHECK(evaluate_request(*m, two_agents, {}, ServerSemantics::apache).blocked);   // Apache joins them
+  CHECK_FALSE(evaluate_request(*m, two_agents, {}, ServerSemantics::nginx).blocked);  // nginx: the first only (today)
+  HttpRequest nul{"GET", "/?x=%00&y=nothing", {}};
+  CHECK(evaluate_request(*m, nul, {}, ServerSemantics::apache).blocked);
+  CHECK_FALSE(evaluate_request(*m, nul, {}, ServerSemantics::nginx).blocked);
+  // A regex error: nginx (and the module) fail closed; mod_rewrite sees no match.
+  auto slow = parse_manifest("S.json", R"({"schema":1,"id":"S","revision":1,"title":"t","applies_to":{"product":"p"},
+    "actions":[{"kind":"rewrite_rule","name":"s","when":[{"input":"path","pattern":"^/n/(?:(a)\\1?)*(?:(a)\\2?)*(?:(a)\\3?)*(?:(a)\\4?)*$"}],"respond":"deny"}]})");
+  REQUIRE(slow);
+  HttpRequest r{"GET", "/n/" + std::string(60, 'a') + "b", {}};
+  CHECK(evaluate_request(*slow, r, {}, ServerSemantics::nginx).blocked);
+  CHECK_FALSE(evaluate_request(*slow, r, {}, ServerSemantics::apache).blocked);
+}
