@@ -134,7 +134,10 @@ std::size_t quantifier_at(std::string_view p, std::size_t i, bool& unbounded) {
     auto comma = body.find(',');
     if (body.empty() || body.find_first_not_of("0123456789,") != std::string_view::npos) return 0;
     std::string_view upper = comma == std::string_view::npos ? body : body.substr(comma + 1);
-    unbounded = upper.empty() || std::stol(std::string(upper)) >= 10;
+    // Digits only (checked above), but possibly more than any integer holds: never std::stol.
+    std::string_view digits = upper;
+    while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+    unbounded = upper.empty() || digits.size() > 1;  // >= 10
     n = close - i + 1;
   }
   if (n && i + n < p.size() && p[i + n] == '+') unbounded = false;  // possessive: no backtracking

@@ -64,3 +64,12 @@ TEST_CASE("RuleEval: Apache semantics: repeated headers joined, %00 fails closed
   CHECK(evaluate_request(*slow, r, {}, ServerSemantics::nginx).blocked);
   CHECK_FALSE(evaluate_request(*slow, r, {}, ServerSemantics::apache).blocked);
 }
+
+// Found by the fuzzer: a repetition count larger than any integer threw out of the static check
+// (std::stol) and aborted the process loading the manifest.
+TEST_CASE("Pattern: a huge repetition count is an error message, not a crash", "[policies][security]") {
+  auto p = Pattern::compile("(ab){81111111111111111111111111111111}", false);
+  CHECK_FALSE(p);  // PCRE2 refuses the number (too large); nothing throws
+  CHECK(exponential_problem("(a+){99999999999999999999999}").find("exponential") != std::string::npos);
+  CHECK(exponential_problem("x{1,0000000000000000000000000009}").empty());
+}
