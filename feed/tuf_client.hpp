@@ -123,5 +123,7 @@ class Updater {
 
 // Percent-encodes a role name or target path segment for a URL or a file name.
 std::string url_encode_segment(std::string_view s);
+// base + "/" + rest, without doubling a trailing slash of base.
+std::string join_url(const std::string& base, const std::string& rest);
 
 }  // namespace mitigd::feed
