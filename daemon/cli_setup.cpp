@@ -9,7 +9,6 @@
 #include "policies/json_input.hpp"
 #include "reconcilers/web_config_watch.hpp"
 
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -35,24 +34,11 @@ std::string read_or_throw(const std::string& path) {
 std::pair<std::string, std::size_t> target_block(const WebServer& w, const std::optional<std::string>& site) {
   auto parts = parse_loopback_url(w.probe_url);
   int port = parts ? parts->port : 80;
-  std::vector<std::string> files;
-  if (site) {
-    files.push_back(fs::weakly_canonical(*site).string());
-  } else {
-    std::istringstream fp(web::view_config(w).fingerprint);
-    std::string line;
-    while (std::getline(fp, line)) files.push_back(line.substr(0, line.rfind(' ', line.rfind(' ') - 1)));
-  }
+  std::vector<std::string> files = site ? std::vector<std::string>{fs::weakly_canonical(*site).string()} : web::view_config(w).files;
   std::vector<std::pair<std::string, std::size_t>> found;
   for (const auto& f : files) {
     for (const auto& b : nginx_server_blocks(f, read_or_throw(f))) {
-      bool listens = b.listens.empty() && port == 80;
-      for (const auto& l : b.listens) {
-        auto colon = l.rfind(':');
-        std::string p = colon == std::string::npos || l.find(']', colon) != std::string::npos ? l : l.substr(colon + 1);
-        listens = listens || p == std::to_string(port) || (p.find_first_not_of("0123456789") != std::string::npos && port == 80);
-      }
-      if (listens && std::find(found.begin(), found.end(), std::make_pair(f, b.line)) == found.end()) found.emplace_back(f, b.line);
+      if (nginx_block_listens_on(b, port)) found.emplace_back(f, b.line);
     }
   }
   if (found.size() != 1) {

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <sstream>
 
 namespace mitigd {
 namespace fs = std::filesystem;
@@ -90,18 +89,7 @@ int port_of_url(const std::string& url) {
 
 std::vector<std::pair<std::string, std::string>> config_files(const WebServer& server) {
   std::vector<std::pair<std::string, std::string>> out;
-  std::string fp = web::view_config(server).fingerprint;
-  std::istringstream lines(fp);
-  std::string entry;
-  while (std::getline(lines, entry)) {
-    // "path size mtime": the path may hold spaces; size and mtime do not.
-    auto last = entry.rfind(' ');
-    auto before = last == std::string::npos ? std::string::npos : entry.rfind(' ', last - 1);
-    if (before == std::string::npos) continue;
-    std::string path = entry.substr(0, before);
-    bool seen = false;
-    for (const auto& f : out) seen = seen || f.first == path;
-    if (seen) continue;
+  for (const auto& path : web::view_config(server).files) {
     if (auto text = json_input::read_file_capped(path, 4 * 1024 * 1024)) out.emplace_back(path, std::move(*text));
   }
   return out;
@@ -157,8 +145,7 @@ void check_nginx_wiring(const WebServer& w, std::vector<CheckItem>& out) {
   std::string candidate;  // a server block listening on the port, without the include
   for (const auto& [path, text] : files) {
     for (const auto& block : nginx_server_blocks(path, text)) {
-      bool listens = block.listens.empty() ? port == 80 : false;
-      for (const auto& l : block.listens) listens = listens || port_of_listen(l) == port;
+      bool listens = nginx_block_listens_on(block, port);
       bool includes = false;
       for (const auto& inc : block.includes) includes = includes || include_names(inc, w.server_include_dir, fs::path(path).parent_path(), w.config_root);
       if (listens && includes) server_include = true;
@@ -226,6 +213,14 @@ void check_commands(const WebServer& w, CommandRunner& runner, Prober& prober, s
 }
 
 }  // namespace
+
+bool nginx_block_listens_on(const NginxServerBlock& block, int port) {
+  if (block.listens.empty()) return port == 80;  // nginx's default listen
+  for (const auto& l : block.listens) {
+    if (port_of_listen(l) == port) return true;
+  }
+  return false;
+}
 
 std::vector<NginxServerBlock> nginx_server_blocks(const std::string& file, const std::string& text) {
   std::vector<NginxServerBlock> out;

@@ -31,7 +31,7 @@ std::vector<CheckItem> check_wiring(const Config& config, CommandRunner& runner,
 std::vector<CheckItem> blocking_problems(const Config& config);
 
 // The nginx server blocks in a config text: where each starts (line), what it listens on, and the
-// include directives in it (not those of nested location blocks' includes... those count too).
+// include directives in it (nested blocks' included too).
 struct NginxServerBlock {
   std::string file;
   std::size_t line = 0;
@@ -39,5 +39,7 @@ struct NginxServerBlock {
   std::vector<std::string> includes;  // include directives' arguments
 };
 std::vector<NginxServerBlock> nginx_server_blocks(const std::string& file, const std::string& text);
+// Whether the block answers on `port` (its listen directives, or nginx's default of 80).
+bool nginx_block_listens_on(const NginxServerBlock& block, int port);
 
 }  // namespace mitigd

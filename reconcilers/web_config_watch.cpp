@@ -29,12 +29,14 @@ bool runtime_file(const std::string& name) {
 struct Walker {
   std::set<std::string> skip;
   std::set<std::string> dirs;
+  std::vector<std::string> paths;
   std::vector<std::string> files;  // "path size mtime"
   std::size_t entries = 0;
 
   void note_file(const fs::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return;
+    paths.push_back(p.string());
     files.push_back(p.string() + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
                     std::to_string(st.st_mtim.tv_nsec));
   }
@@ -82,6 +84,9 @@ ConfigView view_config(const WebServer& server) {
   view.dirs.assign(w.dirs.begin(), w.dirs.end());
   std::sort(w.files.begin(), w.files.end());
   for (const auto& f : w.files) view.fingerprint += f + "\n";
+  std::sort(w.paths.begin(), w.paths.end());
+  w.paths.erase(std::unique(w.paths.begin(), w.paths.end()), w.paths.end());
+  view.files = std::move(w.paths);
   return view;
 }
 

@@ -12,6 +12,7 @@ namespace mitigd::web {
 
 struct ConfigView {
   std::vector<std::string> dirs;  // sorted; the config root, its subdirectories, symlink targets' dirs
+  std::vector<std::string> files;  // every config file (symlinks resolved), sorted, each once
   std::string fingerprint;        // path, size and mtime of every file, in sorted order
 };
 

@@ -108,7 +108,7 @@ site BROKEN
 sleep 30
 check "one revert_failed record per mitigation in 30 s" bash -c "[ \"\$1\" = 1 ] && [ \"\$2\" = 1 ]" _ "$(audits revert_failed M1)" "$(audits revert_failed M2)"
 attempts="$("$MITIGCTL" status -o json | python3 -c 'import json,sys; print(max(m["attempts"] for m in json.load(sys.stdin)["mitigations"]))')"
-check "the failing revert was tried with backoff (≤ 8 attempts in 30 s, got $attempts)" test "$attempts" -le 8
+check "the failing revert was retried with backoff (2 to 8 attempts in 30 s, got $attempts)" bash -c "[ $attempts -ge 2 ] && [ $attempts -le 8 ]"
 check "the daemon log is not flooded" test "$(grep -c 'revert failed' "$work/daemon.log")" -le 10
 "$MITIGCTL" plan --detailed-exitcode >/dev/null 2>&1; rc=$?
 check "plan --detailed-exitcode is 2 while a revert is pending" test "$rc" = 2
