@@ -163,7 +163,7 @@ int cmd_apply(Cli& cli, const Args& args) {
   return r.converged() ? 0 : 1;
 }
 
-int cmd_revert_all(Cli& cli, const Args&) {
+int cmd_revert_all(Cli& cli, const Args& args) {
   auto l = load_all(cli, false);
   std::string holder;
   auto lock = state::WriterLock::try_acquire(l->store->path(), &holder);
@@ -172,15 +172,18 @@ int cmd_revert_all(Cli& cli, const Args&) {
                                                         "): stop the daemon first (systemctl stop mitigd)"));
   }
   RunRequest request{"mitigctl revert-all", actor(), false, false, std::nullopt};
-  request.revert_all = true;
+  const bool web_only = args.flag("--web");
+  request.revert = web_only ? RevertScope::web : RevertScope::all;
   RunReport r = reconcile(*l->engine, *l->store, request);
   auto left = l->store->ledger();
+  if (web_only) std::erase_if(left, [](const state::LedgerRecord& row) { return !row.resource.starts_with("web:"); });
   if (cli.json_out) {
     print_json(run_report_json(r));
   } else {
     for (const auto& s : r.outcome.lines) std::cout << s << "\n";
     if (!r.error.empty()) std::cout << "error: " << r.error << "\n";
-    std::cout << (left.empty() ? "Nothing mitigd applied is left on this server.\n"
+    std::cout << (left.empty() ? (web_only ? "No web rule mitigd applied is left on this server.\n"
+                                           : "Nothing mitigd applied is left on this server.\n")
                                : std::to_string(left.size()) + " ledger row(s) could not be reverted; see above.\n");
   }
   return left.empty() && r.error.empty() ? 0 : 1;

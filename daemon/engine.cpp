@@ -113,19 +113,26 @@ std::string Engine::inputs_digest() const {
   return Botan::hex_encode(hash->final(), false);
 }
 
-Plan Engine::plan(state::Store& store, SysSeconds now, bool revert_all) {
+Plan Engine::plan(state::Store& store, SysSeconds now, RevertScope revert) {
   auto decisions = decide(store, now);
   auto ledger = store.ledger();
   Mode mode = inputs_->policy.mode();
-  if (revert_all) {
+  if (revert != RevertScope::none) {
     // Removal: everything the ledger holds goes, whatever the policy, the backoff or the mode say.
     std::set<std::string> held;
-    for (const auto& r : ledger) held.insert(r.mitigation_id);
+    for (const auto& r : ledger) {
+      if (revert == RevertScope::all || r.resource.starts_with("web:")) held.insert(r.mitigation_id);
+    }
     for (Decision& d : decisions) {
       d.retry.reset();
-      d.want = held.contains(d.id) ? Want::absent : Want::hold;
+      if (!held.contains(d.id)) {
+        d.want = Want::hold;
+        continue;
+      }
+      d.want = Want::absent;
       d.status = Status::disabled;
-      d.summary = "reverting everything mitigd applied (mitigctl revert-all)";
+      d.summary = revert == RevertScope::all ? "reverting everything mitigd applied (mitigctl revert-all)"
+                                             : "reverting every web rule mitigd applied (mitigctl revert-all --web)";
       d.reasons.push_back("=> " + d.summary);
     }
     mode = Mode::enforce;

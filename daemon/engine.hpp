@@ -18,6 +18,8 @@
 
 namespace mitigd {
 
+enum class RevertScope { none, all, web };
+
 struct Inputs {
   Inventory inventory;
   Policy policy;
@@ -44,8 +46,9 @@ class Engine {
   // SHA-256 over every input: manifests (and refused ones), inventory, policy files, and the web
   // server's own config files. A failure recorded under one digest is retried at once under another.
   std::string inputs_digest() const;
-  // revert_all: every mitigation the ledger holds is planned for revert, whatever the inputs say.
-  Plan plan(state::Store& store, SysSeconds now, bool revert_all = false);
+  // A removal: every mitigation the ledger holds (all), or each that holds a web rule file (web: the
+  // module package goes), is planned for revert, whatever the inputs say.
+  Plan plan(state::Store& store, SysSeconds now, RevertScope revert = RevertScope::none);
   ApplyOutcome apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor);
   std::map<std::string, const Manifest*> manifests_by_id() const;
   std::vector<Reconciler*> reconcilers();

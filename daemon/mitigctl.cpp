@@ -40,11 +40,12 @@ const std::vector<Command>& commands() {
        "Forget the failure state and backoff of these mitigations (all, without ids) and reconcile now\n"
        "(through the daemon when it runs).",
        {}, {}, cmd_retry},
-      {"revert-all", "",
+      {"revert-all", "[--web]",
        "Revert every mitigation mitigd applied (rule files, services, app pools), whatever the policy says:\n"
-       "before removing mitigd (the package's prerm runs it). The daemon must be stopped. Exit 0 when the\n"
-       "ledger is empty afterwards.",
-       {}, {}, cmd_revert_all},
+       "before removing mitigd (the package's prerm runs it). --web: only the mitigations that hold a web\n"
+       "rule file (the module package's prerm runs it). The daemon must be stopped. Exit 0 when nothing\n"
+       "in scope is left in the ledger afterwards.",
+       {}, {"--web"}, cmd_revert_all},
       {"check", "[--offline]",
        "Check the wiring of this server: config, inventory and policy, the include dirs (present, writable by\n"
        "root only), the include lines in the server block behind probe_url and in the http block, the\n"

@@ -135,7 +135,7 @@ RunReport reconcile(Engine& engine, state::Store& store, const RunRequest& reque
     if (engine.loaded()) {
       r.ran = true;
       r.warnings = input_warnings(store, engine.inputs(), request.actor);
-      Plan plan = engine.plan(store, engine.clock().wall(), request.revert_all);
+      Plan plan = engine.plan(store, engine.clock().wall(), request.revert);
       r.mode = plan.mode;
       r.steps = plan.steps.size();
       if (request.expected_digest && *request.expected_digest != plan.digest) {
@@ -146,7 +146,7 @@ RunReport reconcile(Engine& engine, state::Store& store, const RunRequest& reque
         store.run_begin({r.run_id, request.trigger, "", "", "", ""});
         r.outcome = engine.apply(plan, store, r.run_id, request.actor);
         store.run_finish(r.run_id, r.outcome.ok() ? "ok" : "failed", plan.digest);
-        plan = engine.plan(store, engine.clock().wall(), request.revert_all);  // states after the change
+        plan = engine.plan(store, engine.clock().wall(), request.revert);  // states after the change
       }
       summarise(plan, store, r);
     }

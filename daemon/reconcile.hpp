@@ -21,7 +21,7 @@ struct RunRequest {
   bool load_inputs = true;         // false: the engine's inputs were just loaded by the caller
   bool refresh_feed = false;       // online update of the signed feed first
   std::optional<std::string> expected_digest;  // a reviewed plan: refused if the plan differs
-  bool revert_all = false;                     // removal: revert everything the ledger holds
+  RevertScope revert = RevertScope::none;      // removal: revert what the ledger holds (all, or web)
 };
 
 // One mitigation as status, the metrics and `apply` show it. `state` is applied, pending, failed,

@@ -20,3 +20,7 @@ if [ ! -f "$stamp" ]; then
 fi
 make -s -C "$tree" -f objs/Makefile modules >"$out/make.log" 2>&1 || { cat "$out/make.log" >&2; exit 1; }
 cp "$tree/objs/ngx_http_mitigd_module.so" "$out/ngx_http_mitigd_module.so"
+# The package's copy, stripped as dh_strip would (the build's copy keeps its symbols for gdb).
+mkdir -p "$out/package"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+  -o "$out/package/ngx_http_mitigd_module.so" "$out/ngx_http_mitigd_module.so"

@@ -8,10 +8,11 @@ packages=(
   libboost-json1.81-dev libbotan-2-dev libsqlitecpp-dev catch2 libsystemd-dev libssl-dev libpcre2-dev
   nginx-light nginx-dev libnginx-mod-http-set-misc apache2 curl python3 wrk openssl
   systemd-container debootstrap
-  python3-pytest faketime prometheus
+  python3-pytest faketime prometheus python3-jsonschema lintian
 )
 # python3-pytest and faketime run the official TUF conformance suite (when its checkouts are
-# present); prometheus brings promtool, which tests the shipped alert rules.
+# present); prometheus brings promtool, which tests the shipped alert rules; python3-jsonschema checks
+# the JSON output against docs/schema; lintian checks the .debs.
 # Node.js and npm run the independent TUF implementation (tuf-js) of the interop tests.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

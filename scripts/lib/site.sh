@@ -21,6 +21,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_site() {
   local work="$1" root="$2" app_port prefix
   local module="${MITIGD_NGINX_MODULE:-$root/build/nginx_module/ngx_http_mitigd_module.so}"
+  module="$(realpath -e "$module" 2>/dev/null || echo "$module")"  # nginx resolves against its prefix
   [ -f "$module" ] || { echo "start_site: $module is missing (scripts/build.sh builds it; it needs nginx-dev)" >&2; return 1; }
   app_port="$(free_port)"
   site_port="$(free_port)"

@@ -270,13 +270,28 @@ TEST_CASE("Reconcile: revert_all takes out everything the ledger holds, whatever
   REQUIRE(h.run().converged());
   h.write("policy/org.json", R"({"mitigations_enabled": true, "mode": "dry-run", "auto_revert": false})");
   RunRequest all{"revert-all", "test", true, false, std::nullopt};
-  all.revert_all = true;
+  all.revert = RevertScope::all;
   RunReport r = reconcile(*h.engine, *h.store, all);
   CHECK(r.outcome.reverted == 2);
   CHECK(h.store->ledger().empty());
   CHECK_FALSE(h.blocked(kExploit));
   CHECK(h.systemd.units.at("imap4.service").active_state == "active");
   CHECK(h.systemd.units.at("imap4.service").unit_file_state == "enabled");
+}
+
+TEST_CASE("Reconcile: revert of scope web takes out the rule files and leaves the units alone", "[daemon][reconcile]") {
+  Harness h({"M1", "IMAP1"});
+  REQUIRE(h.run().converged());
+  RunRequest web{"revert-all --web", "test", true, false, std::nullopt};
+  web.revert = RevertScope::web;
+  RunReport r = reconcile(*h.engine, *h.store, web);
+  CHECK(r.outcome.reverted == 1);
+  CHECK_FALSE(h.blocked(kExploit));
+  CHECK(h.nginx.served().empty());
+  CHECK(h.systemd.units.at("imap4.service").active_state == "inactive");
+  auto left = h.store->ledger();
+  REQUIRE_FALSE(left.empty());
+  for (const auto& row : left) CHECK(row.mitigation_id == "IMAP1");
 }
 
 TEST_CASE("Reconcile: a failure at any step of any reconciler converges on a later round", "[daemon][reconcile][faults]") {
