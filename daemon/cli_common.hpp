@@ -52,6 +52,12 @@ int cmd_rules(Cli& cli, const Args& args);
 int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args);
 int cmd_check(Cli& cli, const Args& args);
 int cmd_setup(Cli& cli, const Args& args);
+// The running daemon, through its control socket (the writer lock holder; and the only way in for a
+// member of the control group, who cannot read the private state dir).
+bool daemon_reachable(const Config& config);
+bool state_is_private(const Config& config);  // this user cannot open the state database
+struct ControlRequest;
+int via_daemon(Cli& cli, const Config& config, const ControlRequest& request);
 // apply and retry refuse, with check's messages, when the wiring would make them fail halfway.
 void refuse_on_blocking_problems(const Config& config);
 

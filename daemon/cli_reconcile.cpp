@@ -11,6 +11,9 @@
 #include <fstream>
 #include <iostream>
 
+#include <cerrno>
+#include <unistd.h>
+
 namespace mitigd {
 namespace json = boost::json;
 
@@ -59,6 +62,34 @@ void print_not_in_force(const std::vector<MitigationState>& states) {
   }
 }
 
+
+std::optional<std::string> saved_plan_digest(const std::string& saved) {
+  auto text = json_input::read_file_capped(saved, 64 * 1024 * 1024);
+  if (!text) throw ErrorException(text.error());
+  auto doc = json_input::parse(saved, *text);
+  if (!doc) throw ErrorException(doc.error());
+  const json::value* digest = doc->is_object() ? doc->as_object().if_contains("digest") : nullptr;
+  if (!digest || !digest->is_string()) {
+    throw ErrorException(make_error(Errc::invalid_input, saved + ": digest: expected the digest of a saved plan"));
+  }
+  return std::string(digest->as_string());
+}
+
+void print_run(const RunReport& r) {
+  for (const auto& s : r.outcome.lines) std::cout << s << "\n";
+  if (!r.error.empty()) std::cout << "error: " << r.error << "\n";
+  print_not_in_force(r.mitigations);
+  std::cout << "Applied " << r.outcome.applied << ", reverted " << r.outcome.reverted << ", repaired " << r.outcome.repaired
+            << ", failed " << r.outcome.failed << ", waiting " << r.outcome.waiting << ".";
+  int not_in_force = 0;
+  for (const auto& m : r.mitigations) not_in_force += m.not_in_force ? 1 : 0;
+  if (not_in_force) std::cout << " " << not_in_force << " mitigation(s) NOT IN FORCE (see above; `mitigctl retry` retries now).";
+  else if (r.error.empty()) std::cout << " Converged.";
+  std::cout << "\n";
+}
+
+}  // namespace
+
 // The daemon holds the writer lock while it runs: ask it, and print its run.
 int via_daemon(Cli& cli, const Config& config, const ControlRequest& request) {
   auto answer = control_request(config.control_socket, request, 300);
@@ -89,32 +120,12 @@ bool daemon_reachable(const Config& config) {
   return !config.control_socket.empty() && std::filesystem::exists(config.control_socket);
 }
 
-std::optional<std::string> saved_plan_digest(const std::string& saved) {
-  auto text = json_input::read_file_capped(saved, 64 * 1024 * 1024);
-  if (!text) throw ErrorException(text.error());
-  auto doc = json_input::parse(saved, *text);
-  if (!doc) throw ErrorException(doc.error());
-  const json::value* digest = doc->is_object() ? doc->as_object().if_contains("digest") : nullptr;
-  if (!digest || !digest->is_string()) {
-    throw ErrorException(make_error(Errc::invalid_input, saved + ": digest: expected the digest of a saved plan"));
-  }
-  return std::string(digest->as_string());
+bool state_is_private(const Config& config) {
+  std::error_code ec;
+  auto dir = std::filesystem::path(config.state_db).parent_path();
+  if (!std::filesystem::exists(dir, ec) && !ec) return false;  // not created yet: the command says so
+  return ::access(dir.c_str(), R_OK | X_OK) != 0 && errno == EACCES;
 }
-
-void print_run(const RunReport& r) {
-  for (const auto& s : r.outcome.lines) std::cout << s << "\n";
-  if (!r.error.empty()) std::cout << "error: " << r.error << "\n";
-  print_not_in_force(r.mitigations);
-  std::cout << "Applied " << r.outcome.applied << ", reverted " << r.outcome.reverted << ", repaired " << r.outcome.repaired
-            << ", failed " << r.outcome.failed << ", waiting " << r.outcome.waiting << ".";
-  int not_in_force = 0;
-  for (const auto& m : r.mitigations) not_in_force += m.not_in_force ? 1 : 0;
-  if (not_in_force) std::cout << " " << not_in_force << " mitigation(s) NOT IN FORCE (see above; `mitigctl retry` retries now).";
-  else if (r.error.empty()) std::cout << " Converged.";
-  std::cout << "\n";
-}
-
-}  // namespace
 
 int cmd_plan(Cli& cli, const Args& args) {
   auto l = load_all(cli, !args.flag("--offline"));
@@ -141,6 +152,9 @@ int cmd_plan(Cli& cli, const Args& args) {
 }
 
 int cmd_apply(Cli& cli, const Args& args) {
+  if (Config config = cli.config(); !args.value("--plan") && state_is_private(config) && daemon_reachable(config)) {
+    return via_daemon(cli, config, {"reconcile", {}});
+  }
   auto l = load_all(cli, !args.flag("--offline"));
   print_warnings(cli, input_warning_lines(l->engine->inputs()));
   std::string holder;

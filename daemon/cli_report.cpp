@@ -1,5 +1,6 @@
 // mitigctl status, report, audit: what holds on this server, and what happened.
 #include "daemon/cli_common.hpp"
+#include "daemon/control_protocol.hpp"
 #include "daemon/reconcile.hpp"
 
 #include <boost/json.hpp>
@@ -86,7 +87,34 @@ SysSeconds audit_time(const std::string& text, const std::string& option, bool e
 
 }  // namespace
 
+// A member of the control group: the daemon's view, from its last run.
+static int status_via_daemon(Cli& cli, const Config& config) {
+  auto answer = control_request(config.control_socket, {"status", {}}, 30);
+  if (!answer) throw ErrorException(answer.error());
+  if (cli.json_out) {
+    print_json(*answer);
+    return 0;
+  }
+  const json::object& o = answer->as_object();
+  if (!o.contains("run")) {
+    std::cout << "the mitigd daemon is starting; try again in a moment\n";
+    return 0;
+  }
+  std::cout << "as of the daemon's last run " << json::serialize(o.at("run")) << " ("
+            << o.at("trigger").as_string().c_str() << "), via " << config.control_socket << ":\n";
+  for (const auto& m : o.at("mitigations").as_array()) {
+    const auto& mo = m.as_object();
+    std::cout << (mo.at("not_in_force").as_bool() ? "NOT IN FORCE  " : "  ") << mo.at("id").as_string().c_str() << " r"
+              << mo.at("revision").as_int64() << "  " << mo.at("state").as_string().c_str() << "\n    "
+              << mo.at("reason").as_string().c_str() << "\n";
+  }
+  return 0;
+}
+
 int cmd_status(Cli& cli, const Args&) {
+  if (Config config = cli.config(); state_is_private(config) && daemon_reachable(config)) {
+    return status_via_daemon(cli, config);
+  }
   auto l = load_all(cli);
   auto warnings = input_warning_lines(l->engine->inputs());
   print_warnings(cli, warnings);

@@ -18,6 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// What setup writes carries these markers, so that --undo takes out exactly that and nothing else.
+const std::string kServerMarker = "# mitigd: emergency mitigations (mitigctl setup)";
+const std::string kHttpMarker = "# mitigd: maps of emergency mitigations (mitigctl setup)";
+
 struct Edit {
   std::string file;     // the real file (symlinks resolved)
   std::string before, after;
@@ -71,10 +75,86 @@ std::vector<Edit> planned_edits(const WebServer& w, const std::optional<std::str
     for (const auto& inc : b.includes) has = has || fs::path(inc).parent_path().lexically_normal() == fs::path(w.server_include_dir).lexically_normal();
   }
   if (!has) {
-    std::string directive = "    include " + w.server_include_dir + "/*.conf;  # mitigd: emergency mitigations (mitigctl setup)";
+    std::string directive = "    include " + w.server_include_dir + "/*.conf;  " + kServerMarker;
     edits.push_back({file, text, insert_after(text, line, directive), "added `include " + w.server_include_dir + "/*.conf;` to the server block at " + file + ":" + std::to_string(line)});
   }
   return edits;
+}
+
+// Every line setup added (it ends with the marker), taken out of each file of the config tree, and
+// the conf.d file it wrote: the operator's files become byte-identical to before setup.
+std::vector<Edit> undo_edits(const WebServer& w) {
+  std::vector<Edit> edits;
+  for (const auto& file : web::view_config(w).files) {
+    std::string text = read_or_throw(file), kept;
+    if (text.starts_with(kHttpMarker + "\n")) {
+      edits.push_back({file, text, "", "removed " + file + " (the http-level include)"});
+      continue;
+    }
+    std::istringstream in(text);
+    std::string line;
+    bool changed = false;
+    while (std::getline(in, line)) {
+      if (line.ends_with(kServerMarker)) {
+        changed = true;
+        continue;
+      }
+      kept += line + (in.eof() ? "" : "\n");
+    }
+    if (changed) edits.push_back({file, text, kept, "removed mitigd's include line from " + file});
+  }
+  return edits;
+}
+
+// Rule files still in the include dirs: taking the includes away would switch them off silently.
+void refuse_while_rules_in_force(const WebServer& w) {
+  for (const auto& dir : {w.server_include_dir, w.http_include_dir}) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().extension() == ".conf") {
+        throw ErrorException(make_error(Errc::conflict, entry.path().string() + " is in force: revert the web mitigations "
+                                                        "first (mitigctl revert-all --web), then undo the setup"));
+      }
+    }
+  }
+}
+
+// Writes the edits, validates, and puts everything back when validation fails; then reloads.
+std::vector<std::string> write_validate_reload(const WebServer& w, const std::vector<Edit>& edits) {
+  std::vector<std::string> done;
+  for (const auto& e : edits) {
+    auto r = e.after.empty() && !e.before.empty() ? remove_file_in_dir(e.file) : write_file_atomically(e.file, e.after, 0644);
+    if (!r) throw ErrorException(r.error());
+    done.push_back(e.summary);
+  }
+  ProcessRunner runner;
+  auto check = runner.run(w.validate, std::chrono::seconds(30));
+  if (!check || check->exit_code != 0) {
+    for (const auto& e : edits) {
+      if (e.before.empty()) (void)remove_file_in_dir(e.file);
+      else (void)write_file_atomically(e.file, e.before, 0644);
+    }
+    throw ErrorException(make_error(Errc::validation_failed, "the edited config does not validate; every edit was put back: " +
+                                                                 (check ? check->output : check.error().message)));
+  }
+  auto reload = runner.run(w.reload, std::chrono::seconds(30));
+  done.push_back(reload && reload->exit_code == 0 ? "validated and reloaded nginx" : "validated; the reload failed (is nginx running?)");
+  return done;
+}
+
+int undo_setup(const WebServer& w, bool dry) {
+  std::vector<Edit> edits = undo_edits(w);
+  if (edits.empty()) {
+    std::cout << "nothing of mitigctl setup is left in " << w.config_root << "\n";
+    return 0;
+  }
+  for (const auto& e : edits) std::cout << (dry ? "would have " : "") << e.summary << "\n";
+  if (dry) return 0;
+  refuse_while_rules_in_force(w);
+  for (const auto& d : write_validate_reload(w, edits)) {
+    if (!d.starts_with("removed")) std::cout << d << "\n";
+  }
+  return 0;
 }
 
 }  // namespace
@@ -87,10 +167,15 @@ int cmd_setup(Cli& cli, const Args& args) {
   auto inv = load_inventory(config.inventory);
   if (!inv) throw ErrorException(inv.error());
   if (!inv->web_server || inv->web_server->kind != WebServerKind::nginx) {
+    if (args.flag("--undo")) {
+      std::cout << "no nginx in " << config.inventory << ": nothing to undo\n";
+      return 0;
+    }
     throw ErrorException(make_error(Errc::invalid_input, config.inventory + ": web_server: expected an nginx server to set up"));
   }
   const WebServer& w = *inv->web_server;
   bool dry = args.flag("--dry-run");
+  if (args.flag("--undo")) return undo_setup(w, dry);
   std::vector<Edit> edits = planned_edits(w, args.value("--site"));  // refuses before anything changes
   std::vector<std::string> done;
   for (const auto& dir : {w.server_include_dir, w.http_include_dir}) {
@@ -111,7 +196,7 @@ int cmd_setup(Cli& cli, const Args& args) {
       throw ErrorException(make_error(Errc::conflict, "no conf.d directory in " + w.config_root + ": add `include " +
                                                           w.http_include_dir + "/*.conf;` inside the http block yourself"));
     }
-    edits.push_back({confd, "", "# mitigd: maps of emergency mitigations (mitigctl setup)\ninclude " + w.http_include_dir + "/*.conf;\n",
+    edits.push_back({confd, "", kHttpMarker + "\ninclude " + w.http_include_dir + "/*.conf;\n",
                      "wrote " + confd + " (the http-level include)"});
   }
   if (edits.empty() && done.empty()) {
@@ -131,21 +216,8 @@ int cmd_setup(Cli& cli, const Args& args) {
       if (auto r = write_file_atomically(backup, e.before, 0600); !r) throw ErrorException(r.error());
       done.push_back("backed up " + e.file + " to " + backup);
     }
-    if (auto r = write_file_atomically(e.file, e.after, 0644); !r) throw ErrorException(r.error());
-    done.push_back(e.summary);
   }
-  ProcessRunner runner;
-  auto check = runner.run(w.validate, std::chrono::seconds(30));
-  if (!check || check->exit_code != 0) {
-    for (const auto& e : edits) {
-      if (e.before.empty()) (void)remove_file_in_dir(e.file);
-      else (void)write_file_atomically(e.file, e.before, 0644);
-    }
-    throw ErrorException(make_error(Errc::validation_failed, "the edited config does not validate; every edit was put back: " +
-                                                                 (check ? check->output : check.error().message)));
-  }
-  auto reload = runner.run(w.reload, std::chrono::seconds(30));
-  done.push_back(reload && reload->exit_code == 0 ? "validated and reloaded nginx" : "validated; the reload failed (is nginx running?)");
+  for (const auto& d : write_validate_reload(w, edits)) done.push_back(d);
   for (const auto& d : done) std::cout << d << "\n";
   return 0;
 }

@@ -98,10 +98,14 @@ rm -f "$work/policy/servers/mail01.json"; ln -s "$work/victim.json" "$work/polic
 check "block replaces a planted symlink instead of writing through it" bash -c "[ \"\$(cat '$work/victim.json')\" = '{ \"blocked\": [] }' ] && [ ! -L '$work/policy/servers/mail01.json' ] && grep -q M1 '$work/policy/servers/mail01.json'"
 check "no temporary file is left in the policy dir" bash -c "! ls -a '$work/policy/servers' | grep -q tmp"
 
-# Every command answers --help with its own options (exit 0) and refuses options it does not take.
-for c in plan apply retry revert-all check setup explain status report audit validate validate-manifests rules block unblock enable disable; do
+# Every command of the table (as `mitigctl --help` lists it) answers --help with its own options
+# (exit 0), and the man page documents it.
+commands="$("$MITIGCTL" --help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\).*/\1/p')"
+check "the command table lists at least 18 commands" [ "$(wc -w <<<"$commands")" -ge 18 ]
+for c in $commands; do
   out="$("$MITIGCTL" "$c" --help 2>&1)"; rc=$?
   check "$c --help exits 0 and shows its usage" bash -c "[ $rc = 0 ] && grep -q '^usage: mitigctl $c' <<<\"\$1\"" _ "$out"
+  check "mitigctl(8) documents $c" grep -Eq "^\.B[IR]?( .*)?[ \"]${c//-/\\\\-}([ \"]|\$)" "$root/docs/man/mitigctl.8"
 done
 msg="$("$MITIGCTL" --config "$work/mitigd.json" plan --csv x 2>&1)"; rc=$?
 check "plan --csv is refused (an option of report)" bash -c "[ $rc = 1 ] && grep -q 'unknown option --csv' <<<\"\$1\"" _ "$msg"

@@ -77,5 +77,20 @@ check "the exploit is dropped" test "$(curl -s -o /dev/null -w '%{http_code}' "$
 check "normal traffic passes" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/owa/")" = 200
 "$MITIGCTL" plan --detailed-exitcode >/dev/null 2>&1; rc=$?
 check "plan is empty afterwards" test "$rc" = 0
+
+# Removal, as the package's prerm does it: setup --undo is refused while rules are in force; after
+# revert-all it takes out exactly what setup added: the operator's files are byte-identical again.
+out="$("$MITIGCTL" setup nginx --undo 2>&1)"; rc=$?
+check "setup --undo is refused while a rule file is in force" bash -c "[ $rc = 1 ] && grep -q 'revert-all --web' <<<\"\$1\"" _ "$out"
+"$MITIGCTL" revert-all >/dev/null 2>&1; rc=$?
+check "revert-all empties the ledger" test "$rc" = 0
+out="$("$MITIGCTL" setup nginx --undo 2>&1)"; rc=$?
+echo "$out" | sed 's/^/     | /'
+check "setup --undo succeeds" test "$rc" = 0
+check "the nginx tree is byte-identical to before setup (but for the empty include dirs)" \
+  diff -r -x mitigd "$work/etc-before" "$etc"
+check "nginx validates and serves the site as before" bash -c "'${ngx[0]}' -c '$etc/nginx.conf' -t -q && [ \$(curl -s -o /dev/null -w '%{http_code}' '$url/autodiscover/autodiscover.json?@x.com/%50owershell') = 200 ]"
+out="$("$MITIGCTL" setup nginx --undo 2>&1)"
+check "setup --undo is idempotent" grep -q "nothing of mitigctl setup is left" <<<"$out"
 echo "$failures failures"
 exit $(( failures > 0 ))
