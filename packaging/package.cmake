@@ -63,6 +63,8 @@ services, application pools and virtual directories taken offline) until the
 security update that supersedes them is installed, then reverts them by
 itself. Every change is planned as a reviewable dry run, applied as a
 transaction and recorded in a ledger and a hash-chained audit log.")
+# procps: the unit's ExecReload (/bin/kill -HUP); the shared libraries are added by shlibdeps.
+set(CPACK_DEBIAN_MITIGD_PACKAGE_DEPENDS "procps")
 set(CPACK_DEBIAN_MITIGD_PACKAGE_RECOMMENDS "libnginx-mod-http-mitigd | libnginx-mod-http-set-misc")
 set(CPACK_DEBIAN_MITIGD_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/postinst ${PROJECT_SOURCE_DIR}/packaging/prerm
