@@ -1,4 +1,5 @@
 #include "daemon/wiring_check.hpp"
+#include "daemon/wiring_apache.hpp"
 
 #include "policies/inventory.hpp"
 #include "policies/json_input.hpp"
@@ -263,6 +264,7 @@ std::vector<CheckItem> blocking_problems(const Config& config) {
   if (!inv || !inv->web_server) return out;
   check_include_dirs(*inv->web_server, out);
   if (inv->web_server->kind == WebServerKind::nginx) check_nginx_wiring(*inv->web_server, out);
+  else check_apache_wiring(*inv->web_server, out);
   std::vector<CheckItem> blocking;
   for (auto& i : out) {
     if (i.blocking && i.level == CheckItem::Level::fail) blocking.push_back(std::move(i));
@@ -299,6 +301,7 @@ std::vector<CheckItem> check_wiring(const Config& config, CommandRunner& runner,
   if (inv->web_server) {
     check_include_dirs(*inv->web_server, out);
     if (inv->web_server->kind == WebServerKind::nginx) check_nginx_wiring(*inv->web_server, out);
+    else check_apache_wiring(*inv->web_server, out);
     if (options.run_commands) check_commands(*inv->web_server, runner, prober, out);
   }
   if (!inv->services.empty() || !inv->app_pools.empty()) {
