@@ -4,6 +4,7 @@
 // every included directory), validates, reloads, and puts the backup back when validation fails.
 // Idempotent; refuses and explains when the target block is ambiguous.
 #include "daemon/cli_common.hpp"
+#include "daemon/wiring_apache.hpp"
 #include "daemon/wiring_check.hpp"
 #include "policies/atomic_file.hpp"
 #include "policies/json_input.hpp"
@@ -81,6 +82,53 @@ std::vector<Edit> planned_edits(const WebServer& w, const std::optional<std::str
   return edits;
 }
 
+// Apache: the one <VirtualHost> answering probe_url's port (in --site FILE when given) gets the
+// include as its first line, under a marker comment line (Apache has no trailing comments).
+std::vector<Edit> planned_apache_edits(const WebServer& w, const std::optional<std::string>& site) {
+  auto all = apache_enabled_files(w);
+  ApacheConfig whole = parse_apache_config(all);
+  if (!apache_loads_rewrite(whole)) {
+    throw ErrorException(make_error(Errc::conflict, "mod_rewrite is not enabled: run `a2enmod rewrite`, then setup again"));
+  }
+  std::string wanted = site ? fs::weakly_canonical(*site).string() : std::string();
+  auto parts = parse_loopback_url(w.probe_url);
+  int port = parts ? parts->port : 80;
+  std::vector<const ApacheVhost*> found;
+  for (const auto& v : whole.vhosts) {
+    if (apache_vhost_on_port(v, port) && (wanted.empty() || v.file == wanted)) found.push_back(&v);
+  }
+  if (found.size() != 1) {
+    std::string list;
+    for (const auto* v : found) list += "\n  " + v->file + ":" + std::to_string(v->line);
+    throw ErrorException(make_error(Errc::conflict, found.empty()
+        ? "no <VirtualHost> answers port " + std::to_string(port) + " (probe_url " + w.probe_url + ")" +
+              (site ? " in " + *site : "") + ": give the site file with --site, or fix probe_url"
+        : "several <VirtualHost> answer port " + std::to_string(port) + "; choose one with --site FILE (each that serves a "
+          "protected site needs the include):" + list));
+  }
+  const ApacheVhost& v = *found.front();
+  bool included = false;
+  for (const auto& d : v.directives) {  // what setup will not decide for the operator
+    const std::string at = d.file + ":" + std::to_string(d.line);
+    if (d.name == "rewriteengine" && !d.args.empty() && (d.args[0] == "off" || d.args[0] == "Off" || d.args[0] == "OFF")) {
+      throw ErrorException(make_error(Errc::conflict, "`RewriteEngine Off` at " + at + " would switch mitigd's rules off: remove it, then setup again"));
+    }
+    if (d.name == "rewriterule" && !included && std::any_of(v.directives.begin(), v.directives.end(), [&](const ApacheDirective& x) {
+          return apache_includes_dir(x, w.server_include_dir);
+        })) {
+      throw ErrorException(make_error(Errc::conflict, "the RewriteRule at " + at + " comes before mitigd's include: move the include up, "
+                                                      "to the first line of the <VirtualHost>"));
+    }
+    included = included || apache_includes_dir(d, w.server_include_dir);
+  }
+  if (included) return {};
+  std::string text = read_or_throw(v.file);
+  std::string lines = "\t" + kServerMarker + "\n\tIncludeOptional " + w.server_include_dir + "/*.conf";
+  return {{v.file, text, insert_after(text, v.line, lines),
+           "added `IncludeOptional " + w.server_include_dir + "/*.conf` first in the <VirtualHost> at " + v.file + ":" +
+               std::to_string(v.line)}};
+}
+
 // Every line setup added (it ends with the marker), taken out of each file of the config tree, and
 // the conf.d file it wrote: the operator's files become byte-identical to before setup.
 std::vector<Edit> undo_edits(const WebServer& w) {
@@ -94,9 +142,16 @@ std::vector<Edit> undo_edits(const WebServer& w) {
     std::istringstream in(text);
     std::string line;
     bool changed = false;
+    bool skip_next = false;
     while (std::getline(in, line)) {
+      if (skip_next && line.find("Include") != std::string::npos && line.find(w.server_include_dir) != std::string::npos) {
+        skip_next = false;
+        continue;  // Apache's include, under its marker line
+      }
+      skip_next = false;
       if (line.ends_with(kServerMarker)) {
         changed = true;
+        skip_next = line.find_first_not_of(" \t") == line.find(kServerMarker);  // a marker line of its own
         continue;
       }
       kept += line + (in.eof() ? "" : "\n");
@@ -138,7 +193,8 @@ std::vector<std::string> write_validate_reload(const WebServer& w, const std::ve
                                                                  (check ? check->output : check.error().message)));
   }
   auto reload = runner.run(w.reload, std::chrono::seconds(30));
-  done.push_back(reload && reload->exit_code == 0 ? "validated and reloaded nginx" : "validated; the reload failed (is nginx running?)");
+  done.push_back(reload && reload->exit_code == 0 ? "validated and reloaded the web server"
+                                                     : "validated; the reload failed (is the web server running?)");
   return done;
 }
 
@@ -160,23 +216,24 @@ int undo_setup(const WebServer& w, bool dry) {
 }  // namespace
 
 int cmd_setup(Cli& cli, const Args& args) {
-  if (args.positional().size() != 1 || args.positional()[0] != "nginx") {
-    throw UsageError("setup nginx [--site FILE] [--dry-run] (Apache: see docs/deploy.md for the lines to add)");
-  }
+  const std::string kind = args.positional().size() == 1 ? args.positional()[0] : "";
+  if (kind != "nginx" && kind != "apache") throw UsageError("setup nginx|apache [--site FILE] [--dry-run] [--undo]");
   Config config = cli.config();
   auto inv = load_inventory(config.inventory);
   if (!inv) throw ErrorException(inv.error());
-  if (!inv->web_server || inv->web_server->kind != WebServerKind::nginx) {
-    if (args.flag("--undo")) {
-      std::cout << "no nginx in " << config.inventory << ": nothing to undo\n";
-      return 0;
-    }
-    throw ErrorException(make_error(Errc::invalid_input, config.inventory + ": web_server: expected an nginx server to set up"));
+  bool dry = args.flag("--dry-run");
+  if (args.flag("--undo")) {  // whatever the kind: what setup added carries its markers
+    if (inv->web_server) return undo_setup(*inv->web_server, dry);
+    std::cout << "no web server in " << config.inventory << ": nothing to undo\n";
+    return 0;
+  }
+  if (!inv->web_server || to_string(inv->web_server->kind) != kind) {
+    throw ErrorException(make_error(Errc::invalid_input, config.inventory + ": web_server: expected " +
+                                                             (kind == "nginx" ? "an nginx" : "an Apache") + " server to set up"));
   }
   const WebServer& w = *inv->web_server;
-  bool dry = args.flag("--dry-run");
-  if (args.flag("--undo")) return undo_setup(w, dry);
-  std::vector<Edit> edits = planned_edits(w, args.value("--site"));  // refuses before anything changes
+  std::vector<Edit> edits = kind == "nginx" ? planned_edits(w, args.value("--site"))
+                                            : planned_apache_edits(w, args.value("--site"));  // refuses before anything changes
   std::vector<std::string> done;
   for (const auto& dir : {w.server_include_dir, w.http_include_dir}) {
     if (dir.empty() || fs::is_directory(dir)) continue;
@@ -190,7 +247,7 @@ int cmd_setup(Cli& cli, const Args& args) {
   for (const auto& item : check_wiring(config, no_runner, no_prober, CheckOptions{false})) {
     if (item.name == "http include") http_ok = item.level == CheckItem::Level::ok;
   }
-  if (!http_ok && !w.http_include_dir.empty()) {
+  if (kind == "nginx" && !http_ok && !w.http_include_dir.empty()) {
     std::string confd = w.config_root + "/conf.d/mitigd.conf";
     if (!fs::is_directory(w.config_root + "/conf.d")) {
       throw ErrorException(make_error(Errc::conflict, "no conf.d directory in " + w.config_root + ": add `include " +
@@ -200,7 +257,7 @@ int cmd_setup(Cli& cli, const Args& args) {
                      "wrote " + confd + " (the http-level include)"});
   }
   if (edits.empty() && done.empty()) {
-    std::cout << "nginx is already set up for mitigd: nothing to do (mitigctl check shows the whole wiring)\n";
+    std::cout << kind << " is already set up for mitigd: nothing to do (mitigctl check shows the whole wiring)\n";
     return 0;
   }
   if (dry) {

@@ -52,10 +52,11 @@ const std::vector<Command>& commands() {
        "module or set-misc, pcre_jit, the validate and reload commands, the live config, probe_url, D-Bus,\n"
        "the feed's trusted root. Each problem comes with its fix. Exit 1 on any problem. --offline: run nothing.",
        {}, {"--offline"}, cmd_check},
-      {"setup", "nginx [--site FILE] [--dry-run] [--undo]",
-       "Connect this server's nginx to mitigd: create the include dirs, add the http-level include (a\n"
-       "conf.d file) and the include line in the one server block that answers probe_url (--site FILE\n"
-       "chooses among several). Backs up each edited file into the state dir, validates, reloads, and puts\n"
+      {"setup", "nginx|apache [--site FILE] [--dry-run] [--undo]",
+       "Connect this server's web server to mitigd: create the include dirs; nginx: the http-level include\n"
+       "(a conf.d file) and the include line in the one server block that answers probe_url; apache: the\n"
+       "include as the first line of the one <VirtualHost> that answers it (--site FILE chooses among\n"
+       "several). Backs up each edited file into the state dir, validates, reloads, and puts\n"
        "everything back when validation fails. Idempotent. --dry-run prints what it would do. --undo takes\n"
        "out exactly what setup added (refused while rule files are in force); the package's prerm runs it.",
        {"--site"}, {"--dry-run", "--undo"}, cmd_setup},

@@ -73,12 +73,27 @@ int port_of_address(const std::string& addr) {
 
 const std::set<std::string> kTransparent = {"ifmodule", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection"};
 
-bool names_dir(const ApacheDirective& d, const std::string& dir) {
+}  // namespace
+
+bool apache_includes_dir(const ApacheDirective& d, const std::string& dir) {
   if (d.name != "include" && d.name != "includeoptional") return false;
   if (d.args.empty()) return false;
   auto norm = [](const fs::path& p) { return p.lexically_normal().string(); };
   return norm(fs::path(d.args[0]).parent_path()) == norm(dir) || norm(d.args[0]) == norm(dir);
 }
+
+bool apache_vhost_on_port(const ApacheVhost& v, int port) {
+  return std::find(v.ports.begin(), v.ports.end(), port) != v.ports.end() ||
+         std::find(v.ports.begin(), v.ports.end(), -1) != v.ports.end();
+}
+
+bool apache_loads_rewrite(const ApacheConfig& config) {
+  return std::any_of(config.main.begin(), config.main.end(), [](const ApacheDirective& d) {
+    return d.name == "loadmodule" && !d.args.empty() && d.args[0] == "rewrite_module";
+  });
+}
+
+namespace {
 
 std::string where(const std::string& file, std::size_t line) { return file + ":" + std::to_string(line); }
 
@@ -138,7 +153,7 @@ void check_placement(const std::string& name, const std::vector<ApacheDirective>
                      const WebServer& w, const ApacheDirective* main_include, std::vector<CheckItem>& out) {
   const std::string add = "IncludeOptional " + w.server_include_dir + "/*.conf";
   auto inc = std::find_if(directives.begin(), directives.end(),
-                          [&](const ApacheDirective& d) { return names_dir(d, w.server_include_dir); });
+                          [&](const ApacheDirective& d) { return apache_includes_dir(d, w.server_include_dir); });
   if (inc == directives.end()) {
     std::string detail = "does not include " + w.server_include_dir;
     if (main_include) {
@@ -175,8 +190,7 @@ void check_placement(const std::string& name, const std::vector<ApacheDirective>
 
 std::vector<CheckItem> check_apache_config(const ApacheConfig& config, const WebServer& w) {
   std::vector<CheckItem> out;
-  auto loads_rewrite = [](const ApacheDirective& d) { return d.name == "loadmodule" && !d.args.empty() && d.args[0] == "rewrite_module"; };
-  if (std::any_of(config.main.begin(), config.main.end(), loads_rewrite)) {
+  if (apache_loads_rewrite(config)) {
     out.push_back(CheckItem{CheckItem::Level::ok, "mod_rewrite", "loaded", {}, false});
   } else {
     out.push_back(fail("mod_rewrite", "not loaded: mitigd's Apache rules are mod_rewrite rules",
@@ -185,14 +199,11 @@ std::vector<CheckItem> check_apache_config(const ApacheConfig& config, const Web
   auto parts = parse_loopback_url(w.probe_url);
   const int port = parts ? parts->port : 80;
   auto main_include = std::find_if(config.main.begin(), config.main.end(),
-                                   [&](const ApacheDirective& d) { return names_dir(d, w.server_include_dir); });
+                                   [&](const ApacheDirective& d) { return apache_includes_dir(d, w.server_include_dir); });
   const ApacheDirective* main_inc = main_include == config.main.end() ? nullptr : &*main_include;
   bool any = false;
   for (const auto& v : config.vhosts) {
-    if (std::find(v.ports.begin(), v.ports.end(), port) == v.ports.end() &&
-        std::find(v.ports.begin(), v.ports.end(), -1) == v.ports.end()) {
-      continue;
-    }
+    if (!apache_vhost_on_port(v, port)) continue;
     any = true;
     check_placement("<VirtualHost> at " + where(v.file, v.line), v.directives,
                     "inside the <VirtualHost> at " + where(v.file, v.line), w, main_inc, out);
@@ -204,7 +215,7 @@ std::vector<CheckItem> check_apache_config(const ApacheConfig& config, const Web
   return out;
 }
 
-void check_apache_wiring(const WebServer& w, std::vector<CheckItem>& out) {
+std::vector<std::pair<std::string, std::string>> apache_enabled_files(const WebServer& w) {
   std::vector<std::pair<std::string, std::string>> files;
   for (const auto& path : web::view_config(w).files) {
     fs::path p(path);
@@ -219,6 +230,11 @@ void check_apache_wiring(const WebServer& w, std::vector<CheckItem>& out) {
     }
     if (auto text = json_input::read_file_capped(path, 4 * 1024 * 1024)) files.emplace_back(path, std::move(*text));
   }
+  return files;
+}
+
+void check_apache_wiring(const WebServer& w, std::vector<CheckItem>& out) {
+  auto files = apache_enabled_files(w);
   if (files.empty()) {
     out.push_back(CheckItem{CheckItem::Level::warn, "web server config", "no config files under " + w.config_root,
                             "set web_server.config_root in the inventory to the directory of apache2.conf", false});

@@ -33,6 +33,13 @@ struct ApacheConfig {
   std::vector<ApacheDirective> main;  // the main server's directives (outside every vhost)
 };
 
+// The enabled config files under web_server.config_root, read: a file in a *-available dir counts
+// only through a link in the matching *-enabled dir (Debian's layout).
+std::vector<std::pair<std::string, std::string>> apache_enabled_files(const WebServer& w);
+bool apache_vhost_on_port(const ApacheVhost& v, int port);
+bool apache_includes_dir(const ApacheDirective& d, const std::string& dir);
+bool apache_loads_rewrite(const ApacheConfig& config);
+
 // Parses the config texts (path, text) in order.
 ApacheConfig parse_apache_config(const std::vector<std::pair<std::string, std::string>>& files);
 

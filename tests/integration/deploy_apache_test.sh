@@ -2,7 +2,8 @@
 # `mitigctl check` on a copy of Debian's packaged /etc/apache2 (sites-enabled links, mods-enabled):
 # it names mod_rewrite missing, the include missing from the default <VirtualHost>, an operator
 # RewriteRule [L] above the include, and a later RewriteEngine Off, each with the file and line;
-# and passes once the site is wired as docs/deploy.md says. (Runs nothing: --offline.)
+# and passes once `mitigctl setup apache` wired the site (validated with apache2ctl -t on the copy);
+# `setup apache --undo` makes the site file byte-identical again.
 set -uo pipefail
 MITIGCTL="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -22,7 +23,7 @@ printf '{ "mitigations_enabled": true }\n' > "$work/policy/org.json"
 cat > "$work/inventory.json" <<JSON
 { "host": "web01", "products": {},
   "web_server": { "kind": "apache", "server_include_dir": "$etc/mitigd/server",
-                  "validate": ["apache2ctl", "-t"], "reload": ["apache2ctl", "graceful"], "probe_url": "http://127.0.0.1:80" } }
+                  "validate": ["env", "APACHE_CONFDIR=$etc", "apache2ctl", "-t"], "reload": ["true"], "probe_url": "http://127.0.0.1:80" } }
 JSON
 echo '{"inventory":"inventory.json","policy_dir":"policy","manifests_dir":"manifests","state_db":"var/state.db"}' > "$work/mitigd.json"
 export MITIGD_CONFIG="$work/mitigd.json"
@@ -42,9 +43,21 @@ check "check names the later RewriteEngine Off" grep -q "RewriteEngine Off\` at 
 out="$("$MITIGCTL" apply 2>&1)"; rc=$?
 check "apply refuses with the same message" bash -c "[ $rc = 1 ] && grep -q 'RewriteEngine Off' <<<\"\$1\"" _ "$out"
 
+out="$("$MITIGCTL" setup apache 2>&1)"; rc=$?
+check "setup apache refuses to decide for the operator (their RewriteRule above mitigd's include)" bash -c "[ $rc = 1 ] && grep -q 'comes before mitigd.s include' <<<\"\$1\"" _ "$out"
 sed -i "$((vhost_line + 1)),$((vhost_line + 4))d" "$site"
-sed -i "${vhost_line}a\\	IncludeOptional $etc/mitigd/server/*.conf" "$site"
+cp "$site" "$work/site-before"
+out="$("$MITIGCTL" setup apache --dry-run 2>&1)"
+check "setup apache --dry-run names the vhost and changes nothing" bash -c "grep -q 'first in the <VirtualHost> at $site:$vhost_line' <<<\"\$1\" && cmp -s '$work/site-before' '$site'" _ "$out"
+out="$("$MITIGCTL" setup apache 2>&1)"; rc=$?
+echo "$out" | sed 's/^/     | /'
+check "setup apache succeeds (validated by apache2ctl -t)" test "$rc" = 0
+check "the include is the first line of the vhost" bash -c "sed -n '$((vhost_line + 2))p' '$site' | grep -q 'IncludeOptional $etc/mitigd/server/\*.conf'"
 out="$("$MITIGCTL" check --offline 2>&1)"; rc=$?
 check "check passes once the include is first in the vhost" bash -c "[ $rc = 0 ] || { echo \"\$1\"; false; }" _ "$out"
+out="$("$MITIGCTL" setup apache 2>&1)"
+check "setup apache is idempotent" grep -q "nothing to do" <<<"$out"
+"$MITIGCTL" setup apache --undo >/dev/null 2>&1; rc=$?
+check "setup apache --undo makes the site file byte-identical again" bash -c "[ $rc = 0 ] && cmp '$work/site-before' '$site'"
 echo "$failures failures"
 exit $(( failures > 0 ))
