@@ -37,14 +37,17 @@ url="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -s -o /dev/null "$url/" && break; sleep 0.05; done
 cp -a "$etc" "$work/etc-before"
 
-cp "$root/examples/manifests/M1.json" "$work/manifests/"
+cp "$root/examples/manifests/M1.json" "$root/examples/manifests/M2.json" "$work/manifests/"
+# The reload command counts its calls: an engine switch must be one reload, not one per mitigation.
+printf '#!/bin/sh\necho x >> "%s/reloads"\nexec nginx -c "%s/nginx.conf" -s reload\n' "$work" "$etc" > "$work/reload.sh"; chmod +x "$work/reload.sh"
+reloads() { [ -f "$work/reloads" ] && wc -l < "$work/reloads" || echo 0; }
 printf '{ "mitigations_enabled": true, "auto_revert": true }\n' > "$work/policy/org.json"
 echo "15.2.1118.7" > "$work/exchange.version"
 cat > "$work/inventory.json" <<JSON
 { "host": "web01",
   "products": { "exchange": { "scheme": "dotted", "version": { "file": "exchange.version" } } },
   "web_server": { "kind": "nginx", "http_include_dir": "$etc/mitigd/http", "server_include_dir": "$etc/mitigd/server",
-                  "validate": ["nginx", "-c", "$etc/nginx.conf", "-t", "-q"], "reload": ["nginx", "-c", "$etc/nginx.conf", "-s", "reload"],
+                  "validate": ["nginx", "-c", "$etc/nginx.conf", "-t", "-q"], "reload": ["$work/reload.sh"],
                   "probe_url": "$url" } }
 JSON
 echo '{"inventory":"inventory.json","policy_dir":"policy","manifests_dir":"manifests","state_db":"var/state.db"}' > "$work/mitigd.json"
@@ -77,6 +80,28 @@ check "the exploit is dropped" test "$(curl -s -o /dev/null -w '%{http_code}' "$
 check "normal traffic passes" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/owa/")" = 200
 "$MITIGCTL" plan --detailed-exitcode >/dev/null 2>&1; rc=$?
 check "plan is empty afterwards" test "$rc" = 0
+
+# The module engine and back, as deploy.md says: each switch re-renders both rule files in one reload.
+module="${MITIGD_NGINX_MODULE:-$root/build/nginx_module/ngx_http_mitigd_module.so}"
+module="$(realpath "$module")"
+printf 'load_module %s;\n' "$module" > "$etc/modules-enabled/50-mod-http-mitigd.conf"
+"${ngx[@]}" -s reload 2>/dev/null; sleep 0.3
+for engine in module config; do
+  python3 - "$work/inventory.json" "$engine" <<'PY2'
+import json, sys
+inv = json.load(open(sys.argv[1])); inv["web_server"]["rules_engine"] = sys.argv[2]
+json.dump(inv, open(sys.argv[1], "w"), indent=2)
+PY2
+  before=$(reloads)
+  "$MITIGCTL" apply >/dev/null 2>&1; rc=$?
+  n=$(grep -l mitigd_rule "$etc"/mitigd/server/*.conf 2>/dev/null | wc -l)
+  want=$([ "$engine" = module ] && echo 2 || echo 0)
+  check "switch to the $engine engine: both rule files re-rendered in one reload ($(( $(reloads) - before )))" \
+    bash -c "[ $rc = 0 ] && [ $(( $(reloads) - before )) = 1 ] && [ $n = $want ]"
+  check "the exploit is still dropped with the $engine engine" \
+    test "$(curl -s -o /dev/null -w '%{http_code}' "$url/autodiscover/autodiscover.json?@x.com/%50owershell")" = 000
+done
+rm -f "$etc/modules-enabled/50-mod-http-mitigd.conf"; "${ngx[@]}" -s reload 2>/dev/null; sleep 0.3
 
 # Removal, as the package's prerm does it: setup --undo is refused while rules are in force; after
 # revert-all it takes out exactly what setup added: the operator's files are byte-identical again.
