@@ -1,0 +1,156 @@
+/* Decoders and the splitting of inputs into values: percent-decoding, base64, cookies, query
+ * arguments. Pure functions over byte strings. */
+#include "mitigd_core.h"
+#include "core_internal.h"
+
+#include <string.h>
+
+int mc_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (unsigned char) (c | 0x20);
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
+{
+    const unsigned char *end = p + len;
+    unsigned char *d = out;
+    int v, high = 0;
+    enum { usual, quoted, quoted_second } state = usual;
+
+    for (; p < end; p++) {
+        switch (state) {
+        case usual:
+            if (*p == '%') {
+                state = quoted;
+            } else {
+                *d++ = *p == '+' ? ' ' : *p;
+            }
+            break;
+        case quoted:
+            v = mc_hex_value(*p);
+            if (v >= 0) {
+                high = v;
+                state = quoted_second;
+            } else {
+                *d++ = *p;
+                state = usual;
+            }
+            break;
+        case quoted_second:
+            v = mc_hex_value(*p);
+            if (v >= 0) {
+                *d++ = (unsigned char) (high * 16 + v);
+            }
+            state = usual;
+            break;
+        }
+    }
+    return (size_t) (d - out);
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+size_t mc_base64(const unsigned char *in, size_t len, unsigned char *out)
+{
+    uint32_t acc = 0;
+    int bits = 0, v;
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in[i] == ' ' || in[i] == '\t' || in[i] == '\r' || in[i] == '\n') {
+            continue;
+        }
+        v = b64_value(in[i]);
+        if (v < 0) {
+            break;  /* '=' padding, or the end of the encoded part */
+        }
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return n;
+}
+
+/* Cookies "a=1; b=2" (every Cookie header): the value of each cookie named `name` (ASCII
+ * case-insensitive), up to ';'. */
+size_t mc_cookie_values(mc_str cookies, mc_str name, mc_str *out, size_t max)
+{
+    const unsigned char *p = cookies.data, *end = cookies.data + cookies.len, *semi, *eq;
+    size_t n = 0;
+
+    while (p < end && n < max) {
+        semi = memchr(p, ';', (size_t) (end - p));
+        if (semi == NULL) {
+            semi = end;
+        }
+        while (p < semi && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        eq = memchr(p, '=', (size_t) (semi - p));
+        if (eq != NULL && (size_t) (eq - p) == name.len && mc_strncasecmp(p, name.data, name.len) == 0) {
+            out[n].data = eq + 1;
+            out[n].len = (size_t) (semi - eq - 1);
+            n++;
+        }
+        p = semi + 1;
+    }
+    return n;
+}
+
+/* "a=1&b=2&c": each argument's name and raw value (a name without '=' has an empty value; empty
+ * pieces between '&&' are skipped). Decoding is the condition's transform. */
+size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max)
+{
+    const unsigned char *p = query.data, *end = query.data + query.len, *amp, *eq;
+    size_t n = 0;
+
+    while (p < end && n < max) {
+        amp = memchr(p, '&', (size_t) (end - p));
+        if (amp == NULL) {
+            amp = end;
+        }
+        if (amp > p) {
+            eq = memchr(p, '=', (size_t) (amp - p));
+            names[n].data = p;
+            names[n].len = (size_t) ((eq ? eq : amp) - p);
+            values[n].data = eq ? eq + 1 : amp;
+            values[n].len = eq ? (size_t) (amp - eq - 1) : 0;
+            n++;
+        }
+        p = amp + 1;
+    }
+    return n;
+}
+
+int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char x = a[i], y = b[i];
+        x = (unsigned char) (x + (((unsigned char) (x - 'A') < 26) << 5));
+        y = (unsigned char) (y + (((unsigned char) (y - 'A') < 26) << 5));
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+    }
+    return 0;
+}

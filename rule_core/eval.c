@@ -1,0 +1,289 @@
+/* Per request: each input's values (computed once, when a rule first needs them), the prefilter,
+ * and the rules in order. */
+#include "core_internal.h"
+
+#include <string.h>
+
+typedef struct {
+    const mc_ruleset *rs;
+    const mc_request *rq;
+    const mc_alloc *a;
+    mc_str *values[MC_MAX_SUBJECTS];
+    size_t nvalues[MC_MAX_SUBJECTS];
+    unsigned char have[MC_MAX_SUBJECTS];
+    unsigned regexes;
+} eval_state;
+
+static const unsigned char kEmpty[4] = {0, 0, 0, 0};
+
+static int name_is(mc_str a, const unsigned char *name, size_t len)
+{
+    return a.len == len && mc_strncasecmp(a.data, name, len) == 0;
+}
+
+/* Every Cookie header joined with "; ", as nginx's $http_cookie (1.22). */
+static int joined_cookies(const mc_request *rq, const mc_alloc *a, mc_str *out)
+{
+    size_t i, count = 0, len = 0;
+    unsigned char *p;
+    const mc_str *first = NULL;
+
+    for (i = 0; i < rq->nheaders; i++) {
+        if (name_is(rq->headers[i].name, (const unsigned char *) "cookie", 6)) {
+            len += (count ? 2 : 0) + rq->headers[i].value.len;
+            first = count ? first : &rq->headers[i].value;
+            count++;
+        }
+    }
+    if (count <= 1) {
+        out->data = count ? first->data : kEmpty;
+        out->len = count ? first->len : 0;
+        return 0;
+    }
+    p = a->alloc(a->ctx, len + 1);
+    if (p == NULL) return -1;
+    out->data = p;
+    for (i = 0; i < rq->nheaders; i++) {
+        if (!name_is(rq->headers[i].name, (const unsigned char *) "cookie", 6)) continue;
+        if (p != out->data) {
+            *p++ = ';';
+            *p++ = ' ';
+        }
+        if (rq->headers[i].value.len) memcpy(p, rq->headers[i].value.data, rq->headers[i].value.len);
+        p += rq->headers[i].value.len;
+    }
+    out->len = (size_t) (p - out->data);
+    return 0;
+}
+
+/* The query's arguments; for arg:NAME only those whose name, decoded, is NAME (ASCII case
+ * folded), so that %69d=... is the argument id. */
+static size_t query_args(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *out, int *nomem)
+{
+    mc_str names[MC_MAX_VALUES], values[MC_MAX_VALUES];
+    unsigned char stack[256], *buf;
+    size_t n = mc_split_args(rq->query, names, values, MC_MAX_VALUES), i, k = 0, dl;
+
+    *nomem = 0;
+    for (i = 0; i < n; i++) {
+        if (s->kind == MC_IN_ARG_NAMES) {
+            out[k++] = names[i];
+        } else if (s->kind == MC_IN_ARGS) {
+            out[k++] = values[i];
+        } else {
+            /* a long name may still decode to NAME ("%4z" decodes to nothing): no length cut-off */
+            buf = names[i].len <= sizeof(stack) ? stack : a->alloc(a->ctx, names[i].len);
+            if (buf == NULL) {
+                *nomem = 1;
+                return 0;
+            }
+            dl = mc_unescape(names[i].data, names[i].len, buf);
+            if (dl == s->name_len && mc_strncasecmp(buf, s->name, dl) == 0) out[k++] = values[i];
+        }
+    }
+    return k;
+}
+
+/* The values of an input before its transforms. */
+static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *out, int *nomem)
+{
+    size_t i, n = 0;
+    mc_str cookies, name, raw;
+
+    *nomem = 0;
+    switch (s->kind) {
+    case MC_IN_REQUEST_URI: out[0] = rq->request_uri; return 1;
+    case MC_IN_PATH: out[0] = rq->path; return 1;
+    case MC_IN_QUERY: out[0] = rq->query; return 1;
+    case MC_IN_METHOD: out[0] = rq->method; return 1;
+    case MC_IN_COOKIE:
+        *nomem = joined_cookies(rq, a, &out[0]) != 0;
+        return 1;
+    case MC_IN_COOKIE_NAMED:
+        if ((*nomem = joined_cookies(rq, a, &cookies) != 0)) return 0;
+        name.data = s->name;
+        name.len = s->name_len;
+        n = mc_cookie_values(cookies, name, out, MC_MAX_VALUES);
+        break;
+    case MC_IN_HEADER:
+    case MC_IN_HEADERS:
+    case MC_IN_HEADER_NAMES:
+        for (i = 0; i < rq->nheaders && n < MC_MAX_VALUES; i++) {
+            if (s->kind == MC_IN_HEADER_NAMES) out[n++] = rq->headers[i].name;
+            else if (s->kind == MC_IN_HEADERS || name_is(rq->headers[i].name, s->name, s->name_len)) out[n++] = rq->headers[i].value;
+        }
+        if (s->kind != MC_IN_HEADER) return n;
+        break;
+    case MC_IN_ARG:
+    case MC_IN_ARGS:
+    case MC_IN_ARG_NAMES:
+        return query_args(s, rq, a, out, nomem);
+    case MC_IN_PATH_RAW_DECODED:
+        raw = rq->request_uri;
+        for (i = 0; i < raw.len && raw.data[i] != '?'; i++) {}
+        out[0].data = a->alloc(a->ctx, i + 1);
+        if (out[0].data == NULL) {
+            *nomem = 1;
+            return 0;
+        }
+        out[0].len = mc_unescape(raw.data, i, (unsigned char *) out[0].data);
+        return 1;
+    }
+    if (n == 0) {  /* header:NAME and cookie:NAME that occur nowhere: one empty value */
+        out[0].data = kEmpty;
+        out[0].len = 0;
+        n = 1;
+    }
+    return n;
+}
+
+static int transform(unsigned char t, mc_str *v, const mc_alloc *a)
+{
+    unsigned char *d;
+    size_t i;
+    int upper = 0;
+
+    if (t == MC_T_DECODE && memchr(v->data, '%', v->len) == NULL && memchr(v->data, '+', v->len) == NULL) {
+        return 0;  /* nothing to decode: no copy */
+    }
+    if (t == MC_T_LOWER) {
+        for (i = 0; i < v->len && !upper; i++) upper = (unsigned char) (v->data[i] - 'A') < 26;
+        if (!upper) return 0;
+    }
+    d = a->alloc(a->ctx, (t == MC_T_BASE64 ? v->len * 3 / 4 + 3 : v->len) + 1);
+    if (d == NULL) return -1;
+    if (t == MC_T_DECODE) {
+        v->len = mc_unescape(v->data, v->len, d);
+    } else if (t == MC_T_LOWER) {
+        for (i = 0; i < v->len; i++) d[i] = (unsigned char) (v->data[i] + (((unsigned char) (v->data[i] - 'A') < 26) << 5));
+    } else {
+        v->len = mc_base64(v->data, v->len, d);
+    }
+    v->data = d;
+    return 0;
+}
+
+static int load_values(eval_state *st, size_t subject)
+{
+    const mc_subject *s = &st->rs->subjects[subject];
+    mc_str *out;
+    size_t n, i, t;
+    int nomem;
+
+    if (st->have[subject]) return 0;
+    out = st->a->alloc(st->a->ctx, MC_MAX_VALUES * sizeof(mc_str));
+    if (out == NULL) return -1;
+    n = base_values(s, st->rq, st->a, out, &nomem);
+    if (nomem) return -1;
+    for (i = 0; i < n; i++) {
+        if (out[i].data == NULL) out[i].data = kEmpty;
+        for (t = 0; t < MC_MAX_TRANSFORMS && s->transforms[t]; t++) {
+            if (transform(s->transforms[t], &out[i], st->a) != 0) return -1;
+        }
+    }
+    st->values[subject] = out;
+    st->nvalues[subject] = n;
+    st->have[subject] = 1;
+    return 0;
+}
+
+/* 1: match; 0: no match; -1: a regex engine error. */
+static int regex_matches(eval_state *st, pcre2_code *re, mc_str v)
+{
+    int rc = pcre2_match(re, v.data ? v.data : kEmpty, v.len, 0, 0, st->rs->md, NULL);
+    st->regexes++;
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    return rc < 0 ? -1 : 1;
+}
+
+static int bytes_equal(const unsigned char *v, const unsigned char *lit, size_t n, int caseless)
+{
+    return caseless ? mc_strncasecmp(v, lit, n) == 0 : memcmp(v, lit, n) == 0;
+}
+
+static int value_matches(eval_state *st, const mc_condition *c, mc_str v)
+{
+    size_t i;
+    switch (c->op) {
+    case MC_OP_REGEX: return regex_matches(st, c->regex, v);
+    case MC_OP_EQ: return v.len == c->lit_len && bytes_equal(v.data, c->lit, v.len, c->caseless);
+    case MC_OP_PREFIX: return v.len >= c->lit_len && bytes_equal(v.data, c->lit, c->lit_len, c->caseless);
+    case MC_OP_SUFFIX: return v.len >= c->lit_len && bytes_equal(v.data + v.len - c->lit_len, c->lit, c->lit_len, c->caseless);
+    case MC_OP_LEN: return v.len >= c->min && v.len <= c->max;
+    case MC_OP_CONTAINS:
+        if (c->lit_len == 0) return 1;
+        for (i = 0; i + c->lit_len <= v.len; i++) {
+            if (bytes_equal(v.data + i, c->lit, c->lit_len, c->caseless)) return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* 1: the rule answers; 0: not; 2: it answers because a regex failed; -1: out of memory. */
+static int rule_holds(eval_state *st, const mc_rule *r)
+{
+    size_t j, k;
+    int m, any;
+
+    if (r->scope != NULL) {
+        m = regex_matches(st, r->scope, st->rq->path);
+        if (m <= 0) return m == 0 ? 0 : 2;
+    }
+    for (j = 0; j < r->nconds; j++) {
+        const mc_condition *c = &r->conds[j];
+        if (load_values(st, c->subject) != 0) return -1;
+        any = 0;
+        for (k = 0; k < st->nvalues[c->subject] && !any; k++) {
+            m = value_matches(st, c, st->values[c->subject][k]);
+            if (m < 0) return 2;  /* fail closed, whatever negation says */
+            any = m;
+        }
+        if (any == c->negate) return 0;
+    }
+    return 1;
+}
+
+int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, mc_verdict *out)
+{
+    eval_state st;
+    uint64_t seen[MC_MAX_RULES / 64], candidates;
+    size_t i, k, w, words = (rs->nrules + 63) / 64;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->rule = -1;
+    if (!rs->finished || rs->nrules == 0) return 0;
+    memset(&st, 0, sizeof(st));
+    st.rs = rs;
+    st.rq = rq;
+    st.a = a;
+    memset(seen, 0, words * sizeof(uint64_t));
+    for (i = 0; i < rs->ngrams; i++) {
+        const mc_grams *g = &rs->grams[i];
+        if (load_values(&st, g->subject) != 0) return -1;
+        for (k = 0; k < st.nvalues[g->subject]; k++) {
+            if (mc_scan(g, st.values[g->subject][k], seen, a) != 0) return -1;
+        }
+    }
+    for (w = 0; w < words; w++) {
+        candidates = seen[w] | rs->always[w];
+        while (candidates) {
+            i = w * 64 + (size_t) __builtin_ctzll(candidates);
+            candidates &= candidates - 1;
+            rc = rule_holds(&st, &rs->rules[i]);
+            if (rc < 0) return -1;
+            if (rc > 0) {
+                out->rule = (long) i;
+                out->status = rs->rules[i].status;
+                out->id.data = rs->rules[i].id;
+                out->id.len = rs->rules[i].id_len;
+                out->engine_error = rc == 2;
+                out->regexes = st.regexes;
+                return 0;
+            }
+        }
+    }
+    out->regexes = st.regexes;
+    return 0;
+}

@@ -1,0 +1,240 @@
+// The rule core (rule_core/): what the nginx module and `mitigctl rules test` both run.
+#include "mitigd_core.h"
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Arena {
+  std::deque<std::string> blocks;
+  static void* alloc(void* ctx, size_t n) {
+    auto* self = static_cast<Arena*>(ctx);
+    self->blocks.emplace_back(n + 1, '\0');
+    return self->blocks.back().data();
+  }
+};
+
+mc_str str(const std::string& s) { return {reinterpret_cast<const unsigned char*>(s.data()), s.size()}; }
+
+std::vector<std::string> split_words(const std::string& line) {
+  std::vector<std::string> w;
+  std::istringstream in(line);
+  for (std::string s; in >> s;) w.push_back(s);
+  return w;
+}
+
+std::string hex(const std::string& s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += d[c >> 4];
+    out += d[c & 15];
+  }
+  return out;
+}
+
+struct Rules {
+  std::unique_ptr<mc_ruleset, void (*)(mc_ruleset*)> rs{mc_ruleset_new(), mc_ruleset_free};
+  std::string error;
+  bool add(const std::string& line) {
+    auto words = split_words(line);
+    std::vector<mc_str> w;
+    for (const auto& s : words) w.push_back(str(s));
+    char err[256] = "";
+    int rc = mc_rule_add(rs.get(), w.data(), w.size(), err, sizeof err);
+    error = err;
+    return rc == 0;
+  }
+  void finish() {
+    char err[256];
+    REQUIRE(mc_ruleset_finish(rs.get(), err, sizeof err) == 0);
+  }
+};
+
+struct Request {
+  std::string method = "GET", uri = "/", path = "/", query;
+  std::vector<std::pair<std::string, std::string>> headers;
+  Request& target(const std::string& t) {
+    uri = t;
+    auto q = t.find('?');
+    path = t.substr(0, q);
+    query = q == std::string::npos ? "" : t.substr(q + 1);
+    return *this;
+  }
+  Request& header(const std::string& n, const std::string& v) {
+    headers.emplace_back(n, v);
+    return *this;
+  }
+};
+
+mc_verdict eval(Rules& r, const Request& q, Arena& arena) {
+  std::vector<mc_header> hs;
+  for (const auto& [n, v] : q.headers) hs.push_back({str(n), str(v)});
+  mc_request rq{str(q.method), str(q.uri), str(q.path), str(q.query), hs.data(), hs.size()};
+  mc_alloc a{&Arena::alloc, &arena};
+  mc_verdict v;
+  REQUIRE(mc_evaluate(r.rs.get(), &rq, &a, &v) == 0);
+  return v;
+}
+
+std::string answer(Rules& r, const Request& q) {
+  Arena arena;
+  mc_verdict v = eval(r, q, arena);
+  return v.rule < 0 ? "pass" : std::string(reinterpret_cast<const char*>(v.id.data), v.id.len);
+}
+
+}  // namespace
+
+TEST_CASE("Core: the decoder is set-misc's (once, '+' a space, stray '%' dropped)", "[rule_core]") {
+  auto dec = [](const std::string& in) {
+    std::string out(in.size(), '\0');
+    out.resize(mc_unescape(reinterpret_cast<const unsigned char*>(in.data()), in.size(), reinterpret_cast<unsigned char*>(out.data())));
+    return out;
+  };
+  CHECK(dec("%50owershell") == "Powershell");
+  CHECK(dec("%2550") == "%50");
+  CHECK(dec("a+b") == "a b");
+  CHECK(dec("%zz") == "zz");
+  CHECK(dec("%4z") == "");
+  CHECK(dec("abc%") == "abc");
+  CHECK(dec("%41%4") == "A");
+}
+
+TEST_CASE("Core: base64 (standard and URL alphabets, padding and whitespace)", "[rule_core]") {
+  auto b64 = [](const std::string& in) {
+    std::string out(in.size() * 3 / 4 + 3, '\0');
+    out.resize(mc_base64(reinterpret_cast<const unsigned char*>(in.data()), in.size(), reinterpret_cast<unsigned char*>(out.data())));
+    return out;
+  };
+  CHECK(b64("JHtqbmRpOmxkYXA6Ly94fQ==") == "${jndi:ldap://x}");
+  CHECK(b64("JHtqbmRp\nOmxkYXA6Ly94fQ") == "${jndi:ldap://x}");
+  CHECK(b64("P3g9MT5-") == "?x=1>~");
+  CHECK(b64("P3g9MT5+") == "?x=1>~");
+}
+
+TEST_CASE("Core: every occurrence of a repeated header is seen (the first-header bypass)", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("L4J 403 when header:User-Agent decoded ~* \\$\\{jndi:"));
+  r.finish();
+  CHECK(answer(r, Request().header("User-Agent", "x").header("User-Agent", "${jndi:ldap://e/a}")) == "L4J");
+  CHECK(answer(r, Request().header("user-agent", "%24%7Bjndi:x}")) == "L4J");
+  CHECK(answer(r, Request().header("User-Agent", "curl/8")) == "pass");
+}
+
+TEST_CASE("Core: a negated condition holds only when no occurrence matches; a missing header is empty", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("NOREF 403 when path raw ~ ^/admin when header:Referer raw !~ ^https://intra/"));
+  r.finish();
+  CHECK(answer(r, Request().target("/admin")) == "NOREF");
+  CHECK(answer(r, Request().target("/admin").header("Referer", "https://intra/x")) == "pass");
+  CHECK(answer(r, Request().target("/admin").header("Referer", "https://evil/").header("Referer", "https://intra/")) == "pass");
+  Rules empty;
+  REQUIRE(empty.add("E 403 when header:X-Token raw ~ ^$"));
+  empty.finish();
+  CHECK(answer(empty, Request()) == "E");
+}
+
+TEST_CASE("Core: query arguments, each decoded on its own, names decoded to find arg:NAME", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("ID 403 when arg:id decoded ~ \\.\\./"));
+  REQUIRE(r.add("ANY 403 when args decoded ~* <script"));
+  REQUIRE(r.add("NAME 403 when arg_names decoded eq " + hex("__proto__")));
+  r.finish();
+  CHECK(answer(r, Request().target("/?x=1&id=%2e%2e/etc")) == "ID");
+  CHECK(answer(r, Request().target("/?x=../&id=1")) == "pass");
+  CHECK(answer(r, Request().target("/?%69%64=../")) == "ID");
+  std::string pad;
+  for (int i = 0; i < 100; ++i) pad += "%4z";
+  CHECK(answer(r, Request().target("/?id" + pad + "=../")) == "ID");
+  CHECK(answer(r, Request().target("/?q=%3CScRiPt%3E")) == "ANY");
+  CHECK(answer(r, Request().target("/?a=1&__proto__=x")) == "NAME");
+  CHECK(answer(r, Request().target("/?a=1&&b")) == "pass");
+}
+
+TEST_CASE("Core: headers, header_names, cookie:NAME (every occurrence), path_raw_decoded", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("HN 403 when header_names raw eq* " + hex("x-middleware-subrequest")));
+  REQUIRE(r.add("HV 403 when headers raw contains " + hex("() {")));
+  REQUIRE(r.add("CK 403 when cookie:session raw ~ ^admin$"));
+  REQUIRE(r.add("PR 403 when path_raw_decoded raw contains " + hex("/..;/")));
+  r.finish();
+  CHECK(answer(r, Request().header("X-Middleware-Subrequest", "a")) == "HN");
+  CHECK(answer(r, Request().header("Referer", "() { :; }; echo")) == "HV");
+  CHECK(answer(r, Request().header("Cookie", "a=1; session=user").header("Cookie", "session=admin")) == "CK");
+  CHECK(answer(r, Request().target("/x/%2e%2e;/admin")) == "PR");
+  CHECK(answer(r, Request().target("/x/ok")) == "pass");
+}
+
+TEST_CASE("Core: literal operators, case, transforms in order, length", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("EQ 403 when method raw eq " + hex("TRACE")));
+  REQUIRE(r.add("PRE 403 when path raw prefix* " + hex("/wp-admin/")));
+  REQUIRE(r.add("SUF 403 when path raw suffix " + hex(".env")));
+  REQUIRE(r.add("B64 403 when arg:data decoded,base64,lowercase contains " + hex("jndi:")));
+  REQUIRE(r.add("LEN 413 when header:Content-Type raw len 1000-"));
+  r.finish();
+  CHECK(answer(r, Request().target("/").header("X", "1")) == "pass");
+  Request trace;
+  trace.method = "TRACE";
+  CHECK(answer(r, trace) == "EQ");
+  trace.method = "trace";
+  CHECK(answer(r, trace) == "pass");
+  CHECK(answer(r, Request().target("/WP-Admin/x")) == "PRE");
+  CHECK(answer(r, Request().target("/a/.env")) == "SUF");
+  CHECK(answer(r, Request().target("/a/.ENV")) == "pass");
+  CHECK(answer(r, Request().target("/?data=JHtKTkRJOmxkYXA6Ly94fQ%3D%3D")) == "B64");
+  CHECK(answer(r, Request().header("Content-Type", std::string(1000, 'a'))) == "LEN");
+  CHECK(answer(r, Request().header("Content-Type", std::string(999, 'a'))) == "pass");
+}
+
+TEST_CASE("Core: the prefilter skips rules whose literal is absent, and never hides a match", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("M1 444 when request_uri decoded ~* (?s)^(?:(?=.*autodiscover)(?=.*powershell)) literals " + hex("autodiscover")));
+  REQUIRE(r.add("LIT 403 when query raw contains* " + hex("union select")));
+  r.finish();
+  CHECK(mc_rule_gated(r.rs.get(), 0));
+  CHECK(mc_rule_gated(r.rs.get(), 1));
+  Arena arena;
+  mc_verdict v = eval(r, Request().target("/owa/?q=powershell"), arena);
+  CHECK(v.rule == -1);
+  CHECK(v.regexes == 0);
+  CHECK(answer(r, Request().target("/AutoDiscover/x?%50owershell")) == "M1");
+  CHECK(answer(r, Request().target("/?q=1+UNION+SELECT")) == "pass");  // raw: '+' is not a space
+  CHECK(answer(r, Request().target("/?q=1%20union select")) == "LIT");
+}
+
+TEST_CASE("Core: a regex engine error makes the rule answer, negated or not (fail closed)", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("NEG 403 when request_uri raw !~ (*LIMIT_MATCH=1000)^/(a|aa)+$"));
+  r.finish();
+  Arena arena;
+  mc_verdict v = eval(r, Request().target("/" + std::string(40, 'a') + "b"), arena);
+  CHECK(v.rule == 0);
+  CHECK(v.engine_error == 1);
+}
+
+TEST_CASE("Core: bad directives are refused with the word at fault, and change nothing", "[rule_core]") {
+  Rules r;
+  CHECK_FALSE(r.add("X 99 when path raw ~ a"));
+  CHECK(r.error.find("status") != std::string::npos);
+  CHECK_FALSE(r.add("X 403 when body raw ~ a"));
+  CHECK(r.error.find("unknown input \"body\"") != std::string::npos);
+  CHECK_FALSE(r.add("X 403 when path gzip ~ a"));
+  CHECK_FALSE(r.add("X 403 when path raw like a"));
+  CHECK_FALSE(r.add("X 403 when path raw ~ (unclosed"));
+  CHECK(r.error.find("missing closing parenthesis") != std::string::npos);
+  CHECK_FALSE(r.add("X 403 when path raw eq 6"));
+  CHECK_FALSE(r.add("X 403 when path raw !~ abc literals 616263"));
+  CHECK_FALSE(r.add("X 403 when path raw len 9-3"));
+  CHECK_FALSE(r.add("X 403"));
+  CHECK(mc_ruleset_rules(r.rs.get()) == 0);
+  REQUIRE(r.add("OK 403 when path raw ~ a"));
+  r.finish();
+  CHECK(answer(r, Request().target("/a")) == "OK");
+}
