@@ -170,11 +170,14 @@ static int load_values(eval_state *st, size_t subject)
     size_t n, i, t;
     int nomem;
 
+    mc_str found[MC_MAX_VALUES];
+
     if (st->have[subject]) return 0;
-    out = st->a->alloc(st->a->ctx, MC_MAX_VALUES * sizeof(mc_str));
-    if (out == NULL) return -1;
-    n = base_values(s, st->rq, st->a, out, &nomem);
+    n = base_values(s, st->rq, st->a, found, &nomem);
     if (nomem) return -1;
+    out = st->a->alloc(st->a->ctx, (n ? n : 1) * sizeof(mc_str));  /* exactly: most inputs have one value */
+    if (out == NULL) return -1;
+    memcpy(out, found, n * sizeof(mc_str));
     for (i = 0; i < n; i++) {
         if (out[i].data == NULL) out[i].data = kEmpty;
         for (t = 0; t < MC_MAX_TRANSFORMS && s->transforms[t]; t++) {

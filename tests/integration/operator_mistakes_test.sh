@@ -137,7 +137,8 @@ sed -i 's/"host": "mail1"/"host": "mail01"/' "$work/server/inventory.json"
 printf '{ "schema": 1, "id": "BAD9", "revision": 1 }' > "$work/manifests/BAD9.json"
 cp "$work/staging/NEW1.json" "$work/manifests/"
 check "a good new manifest beside a bad one is applied" wait_until 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $url/new1-exploit)\" = 403 ]"
-check "and status says so" test "$(state_of NEW1)" = applied
+new1_applied() { [ "$(state_of NEW1)" = applied ]; }
+check "and status says so" wait_until 5 new1_applied
 check "the bad one is reported invalid, by id" test "$(state_of BAD9)" = invalid
 check "M1 is still in force" dropped
 
