@@ -122,7 +122,7 @@ mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 static void *
 mitigd_alloc(void *pool, size_t n)
 {
-    return ngx_pnalloc(pool, n);
+    return ngx_palloc(pool, n);  /* aligned: the core keeps arrays of pointers here */
 }
 
 static mc_str

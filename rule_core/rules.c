@@ -172,6 +172,7 @@ static long unhex(mc_str w, unsigned char **out, int fold)
 {
     size_t i, n = w.len / 2;
     int hi, lo;
+    *out = NULL;
     if (w.len % 2 != 0 || (*out = malloc(n + 1)) == NULL) {
         return -1;
     }
@@ -211,7 +212,7 @@ static int parse_literals(mc_ruleset *rs, mc_str w, size_t subject, size_t rule)
 {
     const unsigned char *p = w.data, *end = w.data + w.len, *comma;
     mc_str part;
-    unsigned char *text;
+    unsigned char *text = NULL;
     long n;
     while (p < end) {
         comma = memchr(p, ',', (size_t) (end - p));

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target (clang, ASan+UBSan) and fuzzes the manifest, policy and inventory
-# parsers for SECONDS (default 10; the test command uses a short bounded run).
+# Builds the libFuzzer targets (clang, ASan+UBSan) and fuzzes, SECONDS each (default 10; the test
+# command uses a short bounded run):
+#   parsers_fuzz    manifest, policy, inventory, TUF metadata, control protocol, duplicate keys,
+#                   the exponential-pattern check
+#   rule_core_fuzz  the rule core the nginx module runs: directive parser, decoders, query and
+#                   cookie splitting, transforms, prefilter, evaluation
 # Longer runs: scripts/fuzz.sh 3600   (new crashes land in build-fuzz/crash-*)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
-if [ ! -f build-fuzz/build.ninja ]; then
+if [ ! -f build-fuzz/build.ninja ] || ! grep -q rule_core_fuzz build-fuzz/build.ninja; then
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMITIGD_FUZZ=ON \
     -DBUILD_TESTING=OFF -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 fi
-cmake --build build-fuzz --target parsers_fuzz >/dev/null
+cmake --build build-fuzz --target parsers_fuzz rule_core_fuzz >/dev/null
 work="$(mktemp -d /tmp/mitigd-fuzz-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-cp tests/fuzz/corpus/* "$work/"
+mkdir -p "$work/parsers" "$work/rule_core"
+cp tests/fuzz/corpus/* "$work/parsers/"
+cp tests/fuzz/rule_core_corpus/* "$work/rule_core/"
 cd build-fuzz
-./parsers_fuzz -max_total_time="$seconds" -max_len=16384 -timeout=10 "$work" 2>&1 | tail -n 3
+./parsers_fuzz -max_total_time="$seconds" -max_len=16384 -timeout=10 "$work/parsers" 2>&1 | tail -n 2
 echo "fuzz: $seconds s on the parsers, no crash"
+./rule_core_fuzz -max_total_time="$seconds" -max_len=8192 -timeout=10 "$work/rule_core" 2>&1 | tail -n 2
+echo "fuzz: $seconds s on the rule core, no crash"

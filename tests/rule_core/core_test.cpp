@@ -231,6 +231,8 @@ TEST_CASE("Core: bad directives are refused with the word at fault, and change n
   CHECK(r.error.find("missing closing parenthesis") != std::string::npos);
   CHECK_FALSE(r.add("X 403 when path raw eq 6"));
   CHECK_FALSE(r.add("X 403 when path raw !~ abc literals 616263"));
+  CHECK_FALSE(r.add("X 403 when path raw ~ abc literals 6162635"));  // odd hex (found by fuzzing: freed garbage)
+  CHECK_FALSE(r.add("X 403 when path raw ~ abc literals 6162,zz6364"));
   CHECK_FALSE(r.add("X 403 when path raw len 9-3"));
   CHECK_FALSE(r.add("X 403"));
   CHECK(mc_ruleset_rules(r.rs.get()) == 0);

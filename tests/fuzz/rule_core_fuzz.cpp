@@ -1,0 +1,78 @@
+// libFuzzer target for the rule core (rule_core/, the code the nginx module runs on every
+// request): the directive parser and the per-request side (decoder, base64, cookies, query
+// arguments, transforms, prefilter, evaluation).
+// Input: rule lines (words separated by spaces), a blank line, then the request: "METHOD TARGET"
+// and "Name: value" header lines. Without a blank line, the bytes go to the decoders alone.
+#include "mitigd_core.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+mc_str str(const std::string& s) { return {reinterpret_cast<const unsigned char*>(s.data()), s.size()}; }
+
+void* arena_alloc(void* ctx, size_t n) {
+  auto* blocks = static_cast<std::deque<std::string>*>(ctx);
+  blocks->emplace_back(n + 1, '\0');
+  return blocks->back().data();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  std::string out(size + 4, '\0');  // room for either decoder
+  (void)mc_unescape(data, size, reinterpret_cast<unsigned char*>(out.data()));
+  (void)mc_base64(data, size, reinterpret_cast<unsigned char*>(out.data()));
+  auto blank = text.find("\n\n");
+  if (blank == std::string::npos) return 0;
+
+  std::unique_ptr<mc_ruleset, void (*)(mc_ruleset*)> rs(mc_ruleset_new(), mc_ruleset_free);
+  char err[256];
+  for (const auto& line : split(text.substr(0, blank), '\n')) {
+    std::vector<std::string> words;
+    for (auto& w : split(line, ' ')) {
+      if (!w.empty()) words.push_back(w);
+    }
+    std::vector<mc_str> w;
+    for (const auto& s : words) w.push_back(str(s));
+    (void)mc_rule_add(rs.get(), w.data(), w.size(), err, sizeof err);
+  }
+  if (mc_ruleset_finish(rs.get(), err, sizeof err) != 0) return 0;
+
+  auto lines = split(text.substr(blank + 2), '\n');
+  auto first = split(lines[0], ' ');
+  std::string method = first[0], target = first.size() > 1 ? first[1] : "/";
+  auto q = target.find('?');
+  std::string path = target.substr(0, q), query = q == std::string::npos ? "" : target.substr(q + 1);
+  std::vector<std::pair<std::string, std::string>> hs;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    auto colon = lines[i].find(':');
+    if (colon != std::string::npos) hs.emplace_back(lines[i].substr(0, colon), lines[i].substr(colon + 1));
+  }
+  std::vector<mc_header> headers;
+  for (const auto& [n, v] : hs) headers.push_back({str(n), str(v)});
+  mc_request rq{str(method), str(target), str(path), str(query), headers.data(), headers.size()};
+  std::deque<std::string> blocks;
+  mc_alloc a{arena_alloc, &blocks};
+  mc_verdict v;
+  (void)mc_evaluate(rs.get(), &rq, &a, &v);
+  return 0;
+}
