@@ -19,12 +19,26 @@ namespace mitigd {
 enum class ActionKind { rewrite_rule, response_header, disable_service, disable_app_pool, disable_vdir };
 const char* to_string(ActionKind kind);
 
+enum class Transform { decode, lowercase, base64 };
+enum class MatchOp { pattern, equals, contains, starts_with, ends_with, length };
+const char* to_string(Transform t);
+const char* to_string(MatchOp op);
+
 struct Condition {
   RuleInput input;
-  bool decode = false;
+  bool decode = false;                // transforms is exactly {decode}: what every engine can do
+  std::vector<Transform> transforms;  // applied in order to each value of the input
   bool negate = false;
+  MatchOp op = MatchOp::pattern;
+  // The regex. For the literal and length operators, their exact regex equivalent, which the plain
+  // nginx directives, Apache and the offline Apache model use; the nginx module runs the operator.
   Pattern pattern;
+  std::string literal;                // equals, contains, starts_with, ends_with
+  std::size_t min_length = 0, max_length = 0;  // length (bytes)
 };
+
+// Empty when every web engine can evaluate the condition; else why only the nginx module can.
+std::string module_only_reason(const Condition& c);
 
 struct RuleResponse {
   enum class Kind { abort, deny, status } kind = Kind::abort;

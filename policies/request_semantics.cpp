@@ -1,5 +1,7 @@
 #include "policies/request_semantics.hpp"
 
+#include "mitigd_core.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -14,8 +16,20 @@ std::string to_string(const RuleInput& input) {
     case InputKind::header: return "header:" + input.name;
     case InputKind::cookie: return "cookie";
     case InputKind::cookie_named: return "cookie:" + input.name;
+    case InputKind::arg: return "arg:" + input.name;
+    case InputKind::args: return "args";
+    case InputKind::arg_names: return "arg_names";
+    case InputKind::headers: return "headers";
+    case InputKind::header_names: return "header_names";
+    case InputKind::path_raw_decoded: return "path_raw_decoded";
   }
   return "?";
+}
+
+bool input_on_every_engine(InputKind kind) {
+  return kind == InputKind::request_uri || kind == InputKind::path || kind == InputKind::query ||
+         kind == InputKind::method || kind == InputKind::header || kind == InputKind::cookie ||
+         kind == InputKind::cookie_named;
 }
 
 namespace {
@@ -37,34 +51,9 @@ bool iequals(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::string unescape_once(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  enum { usual, quoted, quoted_second } state = usual;
-  int high = 0;
-  for (unsigned char ch : text) {
-    switch (state) {
-      case usual:
-        if (ch == '%') {
-          state = quoted;
-        } else {
-          out.push_back(ch == '+' ? ' ' : static_cast<char>(ch));
-        }
-        break;
-      case quoted:
-        if (int v = hex_value(ch); v >= 0) {
-          high = v;
-          state = quoted_second;
-        } else {
-          out.push_back(static_cast<char>(ch));
-          state = usual;
-        }
-        break;
-      case quoted_second:
-        if (int v = hex_value(ch); v >= 0) out.push_back(static_cast<char>(high * 16 + v));
-        state = usual;
-        break;
-    }
-  }
+  std::string out(text.size(), '\0');
+  out.resize(mc_unescape(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
+                         reinterpret_cast<unsigned char*>(out.data())));
   return out;
 }
 
@@ -155,8 +144,8 @@ std::string input_value(const HttpRequest& request, const RuleInput& input, Serv
       }
       return {};
     }
+    default: return {};  // inputs only the nginx module evaluates (the rule core computes them)
   }
-  return {};
 }
 
 }  // namespace mitigd

@@ -9,12 +9,20 @@
 
 namespace mitigd {
 
-enum class InputKind { request_uri, path, query, method, header, cookie, cookie_named };
+// The inputs of rule conditions (docs/rules.md). Those after cookie_named have several values or
+// need the rule core's request model: only the nginx module evaluates them.
+enum class InputKind {
+  request_uri, path, query, method, header, cookie, cookie_named,
+  arg, args, arg_names, headers, header_names, path_raw_decoded
+};
 
 struct RuleInput {
   InputKind kind = InputKind::request_uri;
-  std::string name;  // header or cookie name for header:NAME and cookie:NAME, lower case
+  std::string name;  // for header:NAME, cookie:NAME and arg:NAME, lower case
 };
+
+// Whether every web engine (plain nginx directives, Apache mod_rewrite) can evaluate the input.
+bool input_on_every_engine(InputKind kind);
 
 std::string to_string(const RuleInput& input);
 
@@ -26,7 +34,8 @@ struct HttpRequest {
 
 // Percent-decodes once with the rules of nginx set-misc's set_unescape_uri: %XX becomes the byte,
 // '+' becomes a space, a '%' before a non-hex byte is dropped, "%X" before a non-hex byte is
-// dropped with that byte. Applied once: %2550 decodes to %50, as IIS {UrlDecode:} does.
+// dropped with that byte. Applied once: %2550 decodes to %50, as IIS {UrlDecode:} does. This is
+// the rule core's decoder (rule_core/decode.c), the one the nginx module runs.
 std::string unescape_once(std::string_view text);
 
 // nginx's $uri: the path decoded, with "//" merged and "." and ".." segments resolved.

@@ -1,5 +1,6 @@
 #include "reconcilers/web_rules.hpp"
 
+#include "policies/core_rules.hpp"
 #include "policies/pattern_literals.hpp"
 #include "policies/request_semantics.hpp"
 
@@ -34,18 +35,6 @@ std::string var_id(const std::string& id) {
 // The scope as a case-insensitive regex on the normalised path: "/owa/" matches /owa and /owa/...
 // (IIS paths are case-insensitive, so /OWA/ reaches OWA too). Scopes are validated to
 // [A-Za-z0-9/._~-], so only '.' needs escaping.
-std::string scope_regex(const std::string& scope) {
-  std::string s = scope;
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  if (s == "/") return "^/";
-  std::string out = "^";
-  for (char c : s) {
-    if (c == '.') out += "\\.";
-    else out += c;
-  }
-  return out + "(?:/|$)";
-}
-
 std::string status_of(const RuleResponse& r) {
   switch (r.kind) {
     case RuleResponse::Kind::abort: return "444";
@@ -108,6 +97,7 @@ std::string nginx_condition_input(std::ostringstream& server, const Condition& c
              << ") { set " << in_var << " $1; }\n";
       input = in_var;
       break;
+    default: break;  // refused before (engine_cannot)
   }
   if (cond.decode) {
     server << "set_unescape_uri " << in_var << "_d " << input << ";\n";
@@ -160,38 +150,36 @@ void render_nginx_rule(std::ostringstream& server, const std::string& vid, std::
   server << "if (" << flag << " = \"" << expected << "\") { return " << status_of(rule.respond) << "; }\n";
 }
 
-// The condition whose literals gate the rule: the most selective set among conditions that are
-// not negated. Literals shorter than 3 bytes occur by chance too often to be worth a gate.
-std::optional<std::pair<std::size_t, std::vector<std::string>>> rule_gate(const RewriteRule& rule) {
-  std::optional<std::pair<std::size_t, std::vector<std::string>>> best;
-  for (std::size_t c = 0; c < rule.when.size(); ++c) {
-    if (rule.when[c].negate) continue;
-    auto literals = required_literals(rule.when[c].pattern.source());
-    if (!literals || shortest_length(*literals) < 3) continue;
-    if (!best || shortest_length(*literals) > shortest_length(best->second)) best.emplace(c, std::move(*literals));
-  }
-  return best;
-}
-
-// One mitigd_rule directive. Literals go in as hex: they may hold any byte (\xHH in a pattern).
+// One mitigd_rule directive: the rule core's words (policies/core_rules), which the offline tester
+// compiles with the same core. Literals go in as hex: they may hold any byte.
 void render_module_rule(std::ostringstream& server, const Manifest& m, std::size_t index, const Action& a,
                         const RewriteRule& rule) {
-  auto gate = rule_gate(rule);
-  server << "mitigd_rule " << nginx_quote(m.id + "#" + std::to_string(index)) << " " << status_of(rule.respond);
-  if (a.scope) server << "\n    scope " << nginx_quote(scope_regex(*a.scope));
-  for (std::size_t c = 0; c < rule.when.size(); ++c) {
-    const Condition& cond = rule.when[c];
-    server << "\n    when " << nginx_quote(to_string(cond.input)) << " " << (cond.decode ? "decoded" : "raw") << " "
-           << nginx_match_op(cond) << " " << nginx_quote(cond.pattern.effective());
-    if (gate && gate->first == c) {
-      server << " literals ";
-      for (std::size_t l = 0; l < gate->second.size(); ++l) {
-        const std::string& text = gate->second[l];
-        server << (l ? "," : "") << Botan::hex_encode(reinterpret_cast<const uint8_t*>(text.data()), text.size(), false);
-      }
+  auto w = core_rule_words(m, index, a, rule);
+  server << "mitigd_rule " << nginx_quote(w[0]) << " " << w[1];
+  for (std::size_t i = 2; i < w.size();) {
+    if (w[i] == "scope") {
+      server << "\n    scope " << nginx_quote(w[i + 1]);
+      i += 2;
+    } else if (w[i] == "when") {
+      server << "\n    when " << nginx_quote(w[i + 1]) << " " << w[i + 2] << " " << w[i + 3] << " " << nginx_quote(w[i + 4]);
+      i += 5;
+    } else {  // literals HEX,...
+      server << " " << w[i] << " " << w[i + 1];
+      i += 2;
     }
   }
   server << ";\n";
+}
+
+// Why a rule cannot run on this engine (empty: it can): inputs, transforms and operators that only
+// the nginx module evaluates. The mitigation is then reported as not in force, with this reason.
+std::string engine_cannot(const Manifest& m, const Action& a, const RewriteRule& rule, const std::string& engine) {
+  for (const Condition& c : rule.when) {
+    if (auto why = module_only_reason(c); !why.empty()) {
+      return "mitigation " + m.id + ", action \"" + a.name + "\": cannot enforce on this server (" + engine + "): " + why;
+    }
+  }
+  return {};
 }
 
 void render_nginx_header(std::ostringstream& http, std::ostringstream& server, const std::string& vid,
@@ -236,10 +224,17 @@ Result<std::vector<RenderedFile>> render_nginx(const Manifest& m, const std::vec
     if (!is_web_action(a.kind)) continue;
     server << "# action " << index << " \"" << a.name << "\" (" << to_string(a.kind) << ")\n";
     switch (a.kind) {
-      case ActionKind::rewrite_rule:
-        if (module) render_module_rule(server, m, index, a, std::get<RewriteRule>(a.detail));
-        else render_nginx_rule(server, vid, index, a, std::get<RewriteRule>(a.detail));
+      case ActionKind::rewrite_rule: {
+        const auto& rule = std::get<RewriteRule>(a.detail);
+        if (module) {
+          render_module_rule(server, m, index, a, rule);
+        } else if (auto why = engine_cannot(m, a, rule, "nginx, rules_engine \"config\""); !why.empty()) {
+          return make_error(Errc::invalid_input, why);
+        } else {
+          render_nginx_rule(server, vid, index, a, rule);
+        }
         break;
+      }
       case ActionKind::response_header:
         http << "# action " << index << " \"" << a.name << "\" (response_header)\n";
         render_nginx_header(http, server, vid, index, a, std::get<ResponseHeaderEdit>(a.detail));
@@ -283,6 +278,7 @@ std::string apache_input(const Condition& cond, std::ostringstream& out) {
       // Apache joins repeated Cookie headers with ", ": a cookie may follow either separator.
       out << "RewriteCond %{HTTP:Cookie} \"(?:^|[;,])[ \\t]*" << regex_literal(cond.input.name) << "=([^;,]*)\" [NC]\n";
       return cond.decode ? "${mitigd_unescape:%1}" : "%1";
+    default: break;  // refused before (engine_cannot)
   }
   return "%{REQUEST_URI}";
 }
@@ -304,6 +300,7 @@ Result<std::vector<RenderedFile>> render_apache(const Manifest& m, const std::ve
     switch (a.kind) {
       case ActionKind::rewrite_rule: {
         const auto& rule = std::get<RewriteRule>(a.detail);
+        if (auto why = engine_cannot(m, a, rule, "Apache mod_rewrite"); !why.empty()) return make_error(Errc::invalid_input, why);
         if (a.scope) out << "RewriteCond %{REQUEST_URI} " << apache_quote(scope_regex(*a.scope)) << " [NC]\n";
         for (const Condition& cond : rule.when) {
           std::string input = apache_input(cond, out);

@@ -52,7 +52,7 @@ TEST_CASE("RuleEval: Apache semantics: repeated headers joined, %00 fails closed
   REQUIRE(m);
   HttpRequest two_agents{"GET", "/", {{"User-Agent", "x"}, {"User-Agent", "${jndi:ldap://e}"}}};
   CHECK(evaluate_request(*m, two_agents, {}, ServerSemantics::apache).blocked);   // Apache joins them
-  CHECK_FALSE(evaluate_request(*m, two_agents, {}, ServerSemantics::nginx).blocked);  // nginx: the first only (today)
+  CHECK(evaluate_request(*m, two_agents, {}, ServerSemantics::nginx).blocked);  // the module: every occurrence
   HttpRequest nul{"GET", "/?x=%00&y=nothing", {}};
   CHECK(evaluate_request(*m, nul, {}, ServerSemantics::apache).blocked);
   CHECK_FALSE(evaluate_request(*m, nul, {}, ServerSemantics::nginx).blocked);
