@@ -97,6 +97,59 @@ std::vector<RuleCost> rule_costs(const Manifest& m) {
 
 }  // namespace
 
+namespace {
+
+// For disable_vdir / disable_app_pool actions, the prefixes the inventory gives.
+std::map<std::size_t, std::vector<std::string>> vdir_prefixes_of(const Manifest& m, const Inventory& inv) {
+  std::map<std::size_t, std::vector<std::string>> prefixes;
+  for (std::size_t i = 0; i < m.actions.size(); ++i) {
+    const Action& a = m.actions[i];
+    if (const auto* v = std::get_if<DisableVdir>(&a.detail)) {
+      if (auto it = inv.vdirs.find(v->vdir); it != inv.vdirs.end()) prefixes[i].push_back(it->second.prefix);
+    }
+    if (const auto* p = std::get_if<DisableAppPool>(&a.detail)) {
+      for (const auto& [n, vd] : inv.vdirs) {
+        if (vd.app_pool == p->app_pool) prefixes[i].push_back(vd.prefix);
+      }
+    }
+  }
+  return prefixes;
+}
+
+// Each rule's worst case, and whether the prefilter gates it (else it runs on every request).
+json::array print_rule_report(const Cli& cli, const Manifest& m, const CoreRules& core) {
+  json::array out;
+  for (std::size_t i = 0; i < m.actions.size(); ++i) {
+    if (!std::holds_alternative<RewriteRule>(m.actions[i].detail)) continue;
+    bool gated = core.gated(i);
+    out.push_back(json::object{{"action", m.actions[i].name}, {"gated_by_literal", gated}});
+    if (!cli.json_out) {
+      std::cout << (gated ? "gate " : "EVERY ") << "\"" << m.actions[i].name << "\": "
+                << (gated ? "runs only when its literal occurs (prefilter)"
+                          : "has no literal: its conditions run on every request (a literal operator or a pattern "
+                            "with a literal of 3 bytes or more would gate it)")
+                << "\n";
+    }
+  }
+  for (const auto& c : rule_costs(m)) {
+    if (cli.json_out) continue;
+    std::cout << (c.micros > 1000 || c.error ? "SLOW " : "cost ") << "\"" << c.action << "\": worst " << c.micros
+              << " us per condition on a generated 4 KiB input (" << c.input << ")"
+              << (c.error ? ", hits the engine limits: the rule matches (fails closed)" : "") << "\n";
+  }
+  return out;
+}
+
+json::array cost_json_of(const Manifest& m) {
+  json::array cost_json;
+  for (const auto& c : rule_costs(m)) {
+    cost_json.push_back(json::object{{"action", c.action}, {"worst_microseconds", c.micros}, {"input", c.input}, {"engine_error", c.error}});
+  }
+  return cost_json;
+}
+
+}  // namespace
+
 int cmd_rules(Cli& cli, const Args& args) {
   if (args.positional().size() != 2) throw UsageError("rules render|test MANIFEST");
   const std::string& sub = args.positional()[0];
@@ -115,22 +168,12 @@ int cmd_rules(Cli& cli, const Args& args) {
   if (!text) throw ErrorException(text.error());
   auto requests = parse_request_list(*req_file, *text);
   if (!requests) throw ErrorException(requests.error());
-  std::map<std::size_t, std::vector<std::string>> prefixes;
-  for (std::size_t i = 0; i < m.actions.size(); ++i) {
-    const Action& a = m.actions[i];
-    if (const auto* v = std::get_if<DisableVdir>(&a.detail)) {
-      if (auto it = inv.vdirs.find(v->vdir); it != inv.vdirs.end()) prefixes[i].push_back(it->second.prefix);
-    }
-    if (const auto* p = std::get_if<DisableAppPool>(&a.detail)) {
-      for (const auto& [n, vd] : inv.vdirs) {
-        if (vd.app_pool == p->app_pool) prefixes[i].push_back(vd.prefix);
-      }
-    }
-  }
+  auto prefixes = vdir_prefixes_of(m, inv);
   auto live = args.value("--live");
   std::string server = args.value("--server").value_or("nginx");
   if (server != "nginx" && server != "apache") throw UsageError("--server nginx|apache");
   ServerSemantics semantics = server == "apache" ? ServerSemantics::apache : ServerSemantics::nginx;
+  CoreRules core(m);  // the nginx module's code, compiled once
   HttpProber prober;
   std::set<int> block_statuses{403, 444};
   for (const Action& a : m.actions) {
@@ -151,9 +194,12 @@ int cmd_rules(Cli& cli, const Args& args) {
         detail = r->dropped ? "connection dropped" : "status " + std::to_string(r->status);
       }
     } else {
-      RuleVerdict v = evaluate_request(m, p.request, prefixes, semantics);
-      verdict = v.blocked ? "blocked" : "passed";
-      detail = v.blocked ? "by \"" + v.action + "\" (" + std::to_string(v.status) + ")" : "no rule matched";
+      RuleVerdict v = semantics == ServerSemantics::nginx ? evaluate_request(m, core, p.request, prefixes)
+                                                          : evaluate_request(m, p.request, prefixes, semantics);
+      verdict = !v.cannot_enforce.empty() ? "cannot enforce" : v.blocked ? "blocked" : "passed";
+      detail = !v.cannot_enforce.empty() ? v.cannot_enforce
+               : v.blocked               ? "by \"" + v.action + "\" (" + std::to_string(v.status) + ")"
+                                         : "no rule matched";
       if (v.engine_error) detail += "; PCRE2 gave up (match limit): the server fails closed";
     }
     std::string expected = p.expect == Probe::Expect::blocked ? "blocked" : "passed";
@@ -170,22 +216,17 @@ int cmd_rules(Cli& cli, const Args& args) {
                 << expected << ", got " << verdict << " (" << detail << ")\n";
     }
   }
-  auto costs = rule_costs(m);
-  if (cli.json_out) {
-    json::array cost_json;
-    for (const auto& c : costs) {
-      cost_json.push_back(json::object{{"action", c.action}, {"worst_microseconds", c.micros}, {"input", c.input}, {"engine_error", c.error}});
-    }
-    print_json(json::object{{"requests", requests->size()}, {"mismatches", mismatches}, {"results", std::move(results)},
-                            {"costs", std::move(cost_json)}});
-  } else {
+  if (!cli.json_out) {
     std::cout << requests->size() << " requests, " << requests->size() - static_cast<std::size_t>(mismatches) << " as expected, "
-              << mismatches << " mismatches" << (live ? " (live: " + *live + ")" : " (offline, PCRE2, " + server + " semantics)") << "\n";
-    for (const auto& c : costs) {
-      std::cout << (c.micros > 1000 || c.error ? "SLOW " : "cost ") << "\"" << c.action << "\": worst " << c.micros
-                << " us per condition on a generated 4 KiB input (" << c.input << ")"
-                << (c.error ? ", hits the engine limits: the rule matches (fails closed)" : "") << "\n";
-    }
+              << mismatches << " mismatches"
+              << (live ? " (live: " + *live + ")" : " (offline, " + server + " semantics: " +
+                                                        (server == "nginx" ? "the nginx module's rule core)" : "mod_rewrite model)"))
+              << "\n";
+  }
+  json::array gates = print_rule_report(cli, m, core);
+  if (cli.json_out) {
+    print_json(json::object{{"requests", requests->size()}, {"mismatches", mismatches}, {"results", std::move(results)},
+                            {"costs", cost_json_of(m)}, {"rules", std::move(gates)}});
   }
   return mismatches == 0 ? 0 : 1;
 }

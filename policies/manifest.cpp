@@ -373,6 +373,28 @@ Action parse_action(const json::value& v, const std::string& file, const std::st
   return a;
 }
 
+// Request headers: an object of name to value, or, to repeat a header, a list of [name, value].
+void parse_probe_headers(const json::value& headers, const std::string& file, const std::string& path, HttpRequest& out) {
+  auto add = [&](const std::string& name, const json::value& v, const std::string& hp) {
+    check(header_name_problem(name), file, hp);
+    std::string value = json_input::as_string(v, file, hp, limits::kHeaderValueBytes);
+    if (!json_input::is_single_line(value)) fail_at(file, hp, "a header value on one line");
+    out.headers.emplace_back(name, value);
+  };
+  if (const json::object* obj = headers.if_object()) {
+    if (obj->size() > limits::kProbeHeaders) fail_at(file, path, "at most 32 headers");
+    for (const auto& kv : *obj) add(std::string(kv.key()), kv.value(), json_input::key_path(path, kv.key()));
+    return;
+  }
+  const json::array& list = json_input::as_array(headers, file, path, limits::kProbeHeaders);
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string hp = index_path(path, i);
+    const json::array* pair = list[i].if_array();
+    if (!pair || pair->size() != 2) fail_at(file, hp, "a [name, value] pair");
+    add(json_input::as_string((*pair)[0], file, hp, 256), (*pair)[1], hp);
+  }
+}
+
 Probe parse_probe(const json::value& v, const std::string& file, const std::string& path) {
   ObjectReader r(v, file, path, {"request", "expect"});
   Probe p;
@@ -390,16 +412,7 @@ Probe parse_probe(const json::value& v, const std::string& file, const std::stri
     req.fail("target", "a request target starting with '/' without spaces or control characters");
   }
   if (const json::value* headers = req.optional("headers")) {
-    const json::object* obj = headers->if_object();
-    if (!obj) req.fail("headers", "an object of header name to value");
-    if (obj->size() > limits::kProbeHeaders) req.fail("headers", "at most 32 headers");
-    for (const auto& kv : *obj) {
-      std::string hp = json_input::key_path(req.child_path("headers"), kv.key());
-      check(header_name_problem(kv.key()), file, hp);
-      std::string value = json_input::as_string(kv.value(), file, hp, limits::kHeaderValueBytes);
-      if (!json_input::is_single_line(value)) fail_at(file, hp, "a header value on one line");
-      p.request.headers.emplace_back(std::string(kv.key()), value);
-    }
+    parse_probe_headers(*headers, file, req.child_path("headers"), p.request);
   }
   req.finish();
   std::string expect = r.string("expect", 16);

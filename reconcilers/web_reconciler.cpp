@@ -16,7 +16,7 @@ bool WebRulesReconciler::rendered_as_today(const Manifest& m, const std::set<std
     if (i < m.actions.size() && handles(m.actions[i].kind)) web_actions.push_back(i);
   }
   auto files = web::render(driver_.kind(), m, web_actions, inventory_);
-  if (!files) return true;  // nothing to compare with; put() reports the error if it comes to that
+  if (!files) return false;  // this engine cannot run it: the file on disk is another engine's
   for (const auto& f : *files) {
     auto it = owned.find({f.context, f.name});
     if (it == owned.end() || it->second != f.text) return false;
@@ -99,7 +99,16 @@ Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector
     if (handles(m.actions.at(i).kind)) web_actions.push_back(i);
   }
   auto files = web::render(driver_.kind(), m, web_actions, inventory_);
-  if (!files) return files.error();
+  if (!files) {
+    // This engine cannot run the rule (an input only the module evaluates, say). A file another
+    // engine left for it goes: the server must keep validating without that engine.
+    web::FileSet gone{{{web::Context::http, web::file_name_for(m.id)}, std::nullopt},
+                      {{web::Context::server, web::file_name_for(m.id)}, std::nullopt}};
+    add_stale_renders(m.id, gone);
+    minimise(gone);
+    if (!gone.empty()) (void)driver_.transact(gone);
+    return files.error();
+  }
   web::FileSet changes;
   changes[{web::Context::http, web::file_name_for(m.id)}] = std::nullopt;
   changes[{web::Context::server, web::file_name_for(m.id)}] = std::nullopt;
@@ -109,17 +118,21 @@ Result<std::string> WebRulesReconciler::put(const Manifest& m, const std::vector
     applied[f.context == web::Context::http ? "http" : "server"] = web::read_marker(f.text)->sha256;
   }
   add_stale_renders(m.id, changes);
-  // Deleting a file that does not exist is no change; keep the set minimal.
+  minimise(changes);
+  auto undo = driver_.transact(changes);
+  if (!undo) return undo.error();
+  undo_out.text = web::fileset_to_json(*undo);
+  return json::serialize(applied);
+}
+
+// Deleting a file that does not exist, or writing what is there, is no change: keep the set minimal.
+void WebRulesReconciler::minimise(web::FileSet& changes) const {
   auto owned = driver_.read_owned();
   for (auto it = changes.begin(); it != changes.end();) {
     auto cur = owned.find(it->first);
     bool same = (!it->second && cur == owned.end()) || (it->second && cur != owned.end() && cur->second == *it->second);
     it = same ? changes.erase(it) : std::next(it);
   }
-  auto undo = driver_.transact(changes);
-  if (!undo) return undo.error();
-  undo_out.text = web::fileset_to_json(*undo);
-  return json::serialize(applied);
 }
 
 void WebRulesReconciler::add_stale_renders(const std::string& except_id, web::FileSet& changes) const {
@@ -130,7 +143,11 @@ void WebRulesReconciler::add_stale_renders(const std::string& except_id, web::Fi
       if (i < stale.first->actions.size() && handles(stale.first->actions[i].kind)) actions.push_back(i);
     }
     auto files = web::render(driver_.kind(), *stale.first, actions, inventory_);
-    if (!files) continue;  // its own repair reports the error
+    if (!files) {  // this engine cannot run it: its file goes (its own repair reports why)
+      changes[{web::Context::http, web::file_name_for(id)}] = std::nullopt;
+      changes[{web::Context::server, web::file_name_for(id)}] = std::nullopt;
+      continue;
+    }
     for (const auto& f : *files) changes[{f.context, f.name}] = f.text;
   }
 }

@@ -31,6 +31,7 @@ class WebRulesReconciler final : public Reconciler {
   // Files of other mitigations that observe() found rendered for another rules engine or mitigd
   // version: re-rendered in the same transaction as the put that comes first, so an engine switch
   // is one validated reload and never a mix of both engines (each alone may not validate).
+  void minimise(web::FileSet& changes) const;
   void add_stale_renders(const std::string& except_id, web::FileSet& changes) const;
   Result<void> remove_files(const std::string& id);
   bool rendered_as_today(const Manifest& m, const std::set<std::size_t>& actions,
