@@ -1,5 +1,6 @@
 // mitigctl validate, validate-manifests, block, unblock, enable, disable: the policy repository.
 #include "daemon/cli_common.hpp"
+#include "policies/core_rules.hpp"
 
 #include "daemon/audit_journal.hpp"
 #include "feed/manifest_source.hpp"
@@ -85,13 +86,28 @@ int cmd_validate_manifests(Cli& cli, const Args& args) {
     for (const auto& bad : set->invalid) all += (all.empty() ? "" : "\n") + bad.error;
     throw ErrorException(make_error(Errc::invalid_input, all));
   }
+  // Per request rule: gated by a literal of the prefilter, or run on every request (the cost cliff).
+  json::array ungated;
+  std::size_t rules = 0;
+  for (const auto& m : set->manifests) {
+    CoreRules core(m);
+    for (std::size_t i = 0; i < m.actions.size(); ++i) {
+      if (!std::holds_alternative<RewriteRule>(m.actions[i].detail)) continue;
+      ++rules;
+      if (!core.gated(i)) ungated.push_back(json::string(m.id + ": " + m.actions[i].name));
+    }
+  }
   if (cli.json_out) {
     json::object o;
     o["ok"] = true;
     o["manifests"] = set->manifests.size();
+    o["request_rules"] = rules;
+    o["rules_run_on_every_request"] = ungated;
     print_json(o);
   } else {
-    std::cout << args.positional()[0] << ": " << set->manifests.size() << " manifests are valid\n";
+    std::cout << args.positional()[0] << ": " << set->manifests.size() << " manifests are valid; " << rules
+              << " request rules, " << ungated.size() << " without a literal gate (they run on every request)\n";
+    for (const auto& u : ungated) std::cout << "  EVERY " << u.as_string().c_str() << "\n";
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The richer rule model against a real nginx (issue 15): a manifest whose actions use every new
-# input, transform and operator (tests/integration/rich/RICH1.json), with exploits and benign
+# input, transform and operator (tests/integration/rich/manifests/RICH1.json), with exploits and benign
 # look-alikes (rich/requests.json: a repeated User-Agent hiding JNDI in its second occurrence, an
 # encoded argument name, base64 in an argument, the raw path, a length limit in a scope). The
 # offline verdicts (the rule core) and the live ones (nginx with the module) are as documented and
@@ -16,7 +16,7 @@ check() { local name="$1"; shift; if "$@"; then echo "ok   $name"; else echo "FA
 start_site "$work" "$root" || exit 1
 export MITIGD_CONFIG="$work/mitigd.json"
 rm -f "$work"/manifests/*.json
-cp "$root/tests/integration/rich/RICH1.json" "$work/manifests/"
+cp "$root/tests/integration/rich/manifests/RICH1.json" "$work/manifests/"
 reqs="$root/tests/integration/rich/requests.json"; m="$work/manifests/RICH1.json"; inv="$work/server/inventory.json"
 url="http://127.0.0.1:$site_port"
 
