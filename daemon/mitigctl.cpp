@@ -72,11 +72,13 @@ const std::vector<Command>& commands() {
        {"--host"}, {}, cmd_validate},
       {"validate-manifests", "DIR", "Check a directory of manifests.", {}, {}, cmd_validate_manifests},
       {"rules", "render MANIFEST [--server nginx|apache] [--engine config|module] [--inventory FILE]\n"
-                "      | test MANIFEST --requests FILE [--live URL | --server nginx|apache] [--inventory FILE]",
+                "      | test MANIFEST --requests FILE [--live URL | --server nginx|apache] [--inventory FILE] [--cost]",
        "The exact config a manifest becomes, or its verdicts on test requests: offline with the semantics of\n"
-       "--server (nginx by default; apache: repeated headers joined, %00 in a decoded input fails closed, a\n"
-       "regex error is no match), or --live URL against a real server. Also each rule's worst case.",
-       {"--server", "--engine", "--inventory", "--requests", "--live"}, {}, cmd_rules},
+       "--server (nginx by default: the nginx module's rule core; apache: repeated headers joined, %00 in a\n"
+       "decoded input fails closed, a regex error is no match), or --live URL against a real server. Also\n"
+       "each rule's worst case, and whether the prefilter gates it or it runs on every request. --cost:\n"
+       "each rule's measured cost per request on these requests (the module's code, 1,000 rounds).",
+       {"--server", "--engine", "--inventory", "--requests", "--live"}, {"--cost"}, cmd_rules},
       {"block", "ID... [--org | --server HOST [--create]] [--reason TEXT] [--until DATE] [--by NAME] | --clear",
        "Add ids to a blocklist in the policy files (for the operator to review and commit). Without --org,\n"
        "the server file of this host. --until must be in the future; --server HOST for a host without a\n"

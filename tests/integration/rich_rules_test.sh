@@ -38,6 +38,9 @@ rules = {r["action"]: r["gated_by_literal"] for r in json.load(open(sys.argv[1])
 assert rules["oversized API key on /ecp/"] is False and rules["JNDI in any User-Agent"] is True, rules
 PY
 
+out="$("$MITIGCTL" rules test "$m" --requests "$reqs" --cost 2>&1)"
+check "rules test --cost measures each rule through the core" bash -c "[ \$(grep -c '^measured \"' <<<\"\$1\") = 8 ]" _ "$out"
+
 # The plain-directive engine cannot evaluate these inputs: refused by name, reported not in force.
 python3 - "$inv" <<'PY'
 import json, sys
