@@ -257,7 +257,8 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     memset(out, 0, sizeof(*out));
     out->rule = -1;
     if (!rs->finished || rs->nrules == 0) return 0;
-    memset(&st, 0, sizeof(st));
+    memset(st.have, 0, rs->nsubjects);  /* values[] and nvalues[] are read only where have[] is set */
+    st.regexes = 0;
     st.rs = rs;
     st.rq = rq;
     st.a = a;
