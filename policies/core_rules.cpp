@@ -134,7 +134,10 @@ CoreRules::Verdict CoreRules::evaluate(std::size_t index, const HttpRequest& req
   const std::string path = normalized_path(raw_path(request.target));  // nginx's $uri
   const std::string query(raw_query(request.target));
   std::vector<mc_header> headers;
-  for (const auto& [name, value] : request.headers) headers.push_back({view(name), view(value)});
+  std::vector<std::string> values;  // as the server sees them: without the optional whitespace around
+  values.reserve(request.headers.size());
+  for (const auto& [name, value] : request.headers) values.push_back(trim_ows(value));
+  for (std::size_t i = 0; i < request.headers.size(); ++i) headers.push_back({view(request.headers[i].first), view(values[i])});
   mc_request rq{view(request.method), view(request.target), view(path), view(query), headers.data(), headers.size()};
   std::deque<std::string> arena;
   mc_alloc a{arena_alloc, &arena};

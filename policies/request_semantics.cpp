@@ -105,6 +105,12 @@ std::string normalized_path(std::string_view raw) {
   return out;
 }
 
+std::string trim_ows(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return std::string(v);
+}
+
 std::string input_value(const HttpRequest& request, const RuleInput& input, ServerSemantics server) {
   const bool apache = server == ServerSemantics::apache;
   switch (input.kind) {
@@ -116,8 +122,8 @@ std::string input_value(const HttpRequest& request, const RuleInput& input, Serv
       std::string joined;
       for (const auto& [name, value] : request.headers) {
         if (!iequals(name, input.name)) continue;
-        if (!apache) return value;
-        joined += (joined.empty() ? "" : ", ") + value;
+        if (!apache) return trim_ows(value);
+        joined += (joined.empty() ? "" : ", ") + trim_ows(value);
       }
       return joined;
     }
@@ -127,7 +133,7 @@ std::string input_value(const HttpRequest& request, const RuleInput& input, Serv
       for (const auto& [name, value] : request.headers) {
         if (!iequals(name, "cookie")) continue;
         if (!joined.empty()) joined += apache ? ", " : "; ";
-        joined += value;
+        joined += trim_ows(value);
       }
       if (input.kind == InputKind::cookie) return joined;
       // nginx $cookie_NAME: the first cookie of that name (case-insensitive), value up to ';'.

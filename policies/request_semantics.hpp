@@ -42,6 +42,8 @@ std::string unescape_once(std::string_view text);
 std::string normalized_path(std::string_view raw_path);
 
 std::string_view raw_path(std::string_view target);
+// A header value as servers hand it on: without the optional whitespace (spaces, tabs) around it.
+std::string trim_ows(std::string_view value);
 std::string_view raw_query(std::string_view target);
 
 // The value an input has for a request (before `decode`), as nginx 1.22 computes it:

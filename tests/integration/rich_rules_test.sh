@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The richer rule model against a real nginx (issue 15): a manifest whose actions use every new
+# The richer rule model against a real nginx (issue 15). LIT1: the literal and length operators on
+# the inputs every engine evaluates, live on the module and on the plain directives. RICH1: every new
 # input, transform and operator (tests/integration/rich/manifests/RICH1.json), with exploits and benign
 # look-alikes (rich/requests.json: a repeated User-Agent hiding JNDI in its second occurrence, an
 # encoded argument name, base64 in an argument, the raw path, a length limit in a scope). The
@@ -16,7 +17,8 @@ check() { local name="$1"; shift; if "$@"; then echo "ok   $name"; else echo "FA
 start_site "$work" "$root" || exit 1
 export MITIGD_CONFIG="$work/mitigd.json"
 rm -f "$work"/manifests/*.json
-cp "$root/tests/integration/rich/manifests/RICH1.json" "$work/manifests/"
+cp "$root"/tests/integration/rich/manifests/{RICH1,LIT1}.json "$work/manifests/"
+lit="$work/manifests/LIT1.json"; lit_reqs="$root/tests/integration/rich/literal-requests.json"
 reqs="$root/tests/integration/rich/requests.json"; m="$work/manifests/RICH1.json"; inv="$work/server/inventory.json"
 url="http://127.0.0.1:$site_port"
 
@@ -26,6 +28,8 @@ check "offline (the rule core): every verdict as documented" [ "$rc" = 0 ]
 check "apply with the module engine puts it in force" bash -c "[ $rc = 0 ] || { cat '$work/apply.txt'; false; }"
 "$MITIGCTL" rules test "$m" --requests "$reqs" --live "$url" -o json > "$work/live.json"; rc=$?
 check "live (nginx with the module): every verdict as documented" bash -c "[ $rc = 0 ] || { python3 -c 'import json,sys; [print(\"   \", r) for r in json.load(open(sys.argv[1]))[\"results\"] if not r[\"ok\"]]' '$work/live.json'; false; }"
+"$MITIGCTL" rules test "$lit" --requests "$lit_reqs" --live "$url" > "$work/lit-module.txt" 2>&1; rc=$?
+check "literal and length operators, live on the module" bash -c "[ $rc = 0 ] || { grep FAIL '$work/lit-module.txt'; false; }"
 check "offline and live agree request by request" python3 - "$work/offline.json" "$work/live.json" <<'PY'
 import json, sys
 off, live = (json.load(open(p)) for p in sys.argv[1:3])
@@ -54,6 +58,8 @@ check "rules render with the config engine refuses, naming the input" \
 check "apply on the config engine exits 1 and says the mitigation is not in force" \
   bash -c "[ $rc = 1 ] && grep -q 'cannot enforce on this server' '$work/apply-config.txt' || { cat '$work/apply-config.txt'; false; }"
 check "the module's rule file is gone (nginx validates without the module)" bash -c "! ls '$work'/var/nginx/mitigd/server/*RICH1* 2>/dev/null"
+"$MITIGCTL" rules test "$lit" --requests "$lit_reqs" --live "$url" > "$work/lit-config.txt" 2>&1; rc=$?
+check "literal and length operators, live on the plain directives (their exact regexes)" bash -c "[ $rc = 0 ] || { grep FAIL '$work/lit-config.txt'; false; }"
 "$MITIGCTL" status -o json > "$work/status.json"
 check "status: RICH1 not in force, with the reason" python3 - "$work/status.json" <<'PY'
 import json, sys
