@@ -58,13 +58,16 @@ static int joined_cookies(const mc_request *rq, const mc_alloc *a, mc_str *out)
 
 /* The query's arguments; for arg:NAME only those whose name, decoded, is NAME (ASCII case
  * folded), so that %69d=... is the argument id. */
-static size_t query_args(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *out, int *nomem)
+static size_t query_args(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *out, size_t max,
+                         int *nomem)
 {
-    mc_str names[MC_MAX_VALUES], values[MC_MAX_VALUES];
+    mc_str *names = a->alloc(a->ctx, max * sizeof(mc_str)), *values = a->alloc(a->ctx, max * sizeof(mc_str));
     unsigned char stack[256], *buf;
-    size_t n = mc_split_args(rq->query, names, values, MC_MAX_VALUES), i, k = 0, dl;
+    size_t n, i, k = 0, dl;
 
-    *nomem = 0;
+    *nomem = names == NULL || values == NULL;
+    if (*nomem) return 0;
+    n = mc_split_args(rq->query, names, values, max);
     for (i = 0; i < n; i++) {
         if (s->kind == MC_IN_ARG_NAMES) {
             out[k++] = names[i];
@@ -84,11 +87,38 @@ static size_t query_args(const mc_subject *s, const mc_request *rq, const mc_all
     return k;
 }
 
-/* The values of an input before its transforms. */
-static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *out, int *nomem)
+static size_t count_byte(mc_str v, unsigned char c)
 {
     size_t i, n = 0;
-    mc_str cookies, name, raw;
+    for (i = 0; i < v.len; i++) n += v.data[i] == c;
+    return n;
+}
+
+/* How many values an input can have on this request, at most: every value is looked at, however
+ * many there are (a cap would let an exploit hide behind padding). */
+static size_t value_bound(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *cookies, int *nomem)
+{
+    *nomem = 0;
+    switch (s->kind) {
+    case MC_IN_ARG:
+    case MC_IN_ARGS:
+    case MC_IN_ARG_NAMES: return count_byte(rq->query, '&') + 1;
+    case MC_IN_HEADER:
+    case MC_IN_HEADERS:
+    case MC_IN_HEADER_NAMES: return rq->nheaders + 1;
+    case MC_IN_COOKIE_NAMED:
+        *nomem = joined_cookies(rq, a, cookies) != 0;
+        return count_byte(*cookies, ';') + 1;
+    default: return 1;
+    }
+}
+
+/* The values of an input before its transforms, at most max of them (value_bound). */
+static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str cookies, mc_str *out,
+                          size_t max, int *nomem)
+{
+    size_t i, n = 0;
+    mc_str name, raw;
 
     *nomem = 0;
     switch (s->kind) {
@@ -100,15 +130,14 @@ static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_al
         *nomem = joined_cookies(rq, a, &out[0]) != 0;
         return 1;
     case MC_IN_COOKIE_NAMED:
-        if ((*nomem = joined_cookies(rq, a, &cookies) != 0)) return 0;
         name.data = s->name;
         name.len = s->name_len;
-        n = mc_cookie_values(cookies, name, out, MC_MAX_VALUES);
+        n = mc_cookie_values(cookies, name, out, max);
         break;
     case MC_IN_HEADER:
     case MC_IN_HEADERS:
     case MC_IN_HEADER_NAMES:
-        for (i = 0; i < rq->nheaders && n < MC_MAX_VALUES; i++) {
+        for (i = 0; i < rq->nheaders && n < max; i++) {
             if (s->kind == MC_IN_HEADER_NAMES) out[n++] = rq->headers[i].name;
             else if (s->kind == MC_IN_HEADERS || name_is(rq->headers[i].name, s->name, s->name_len)) out[n++] = rq->headers[i].value;
         }
@@ -117,7 +146,7 @@ static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_al
     case MC_IN_ARG:
     case MC_IN_ARGS:
     case MC_IN_ARG_NAMES:
-        return query_args(s, rq, a, out, nomem);
+        return query_args(s, rq, a, out, max, nomem);
     case MC_IN_PATH_RAW_DECODED:
         raw = rq->request_uri;
         for (i = 0; i < raw.len && raw.data[i] != '?'; i++) {}
@@ -166,18 +195,17 @@ static int transform(unsigned char t, mc_str *v, const mc_alloc *a)
 static int load_values(eval_state *st, size_t subject)
 {
     const mc_subject *s = &st->rs->subjects[subject];
-    mc_str *out;
-    size_t n, i, t;
+    mc_str *out, cookies = {kEmpty, 0};
+    size_t n, i, t, bound;
     int nomem;
 
-    mc_str found[MC_MAX_VALUES];
-
     if (st->have[subject]) return 0;
-    n = base_values(s, st->rq, st->a, found, &nomem);
+    bound = value_bound(s, st->rq, st->a, &cookies, &nomem);
     if (nomem) return -1;
-    out = st->a->alloc(st->a->ctx, (n ? n : 1) * sizeof(mc_str));  /* exactly: most inputs have one value */
+    out = st->a->alloc(st->a->ctx, bound * sizeof(mc_str));
     if (out == NULL) return -1;
-    memcpy(out, found, n * sizeof(mc_str));
+    n = base_values(s, st->rq, st->a, cookies, out, bound, &nomem);
+    if (nomem) return -1;
     for (i = 0; i < n; i++) {
         if (out[i].data == NULL) out[i].data = kEmpty;
         for (t = 0; t < MC_MAX_TRANSFORMS && s->transforms[t]; t++) {

@@ -31,7 +31,6 @@ extern "C" {
 
 #define MC_MAX_SUBJECTS 64
 #define MC_MAX_RULES 8192
-#define MC_MAX_VALUES 256 /* values of one input looked at per request (arguments, headers) */
 
 typedef struct {
     const unsigned char *data;
