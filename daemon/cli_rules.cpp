@@ -147,12 +147,14 @@ json::array print_measured_costs(const Cli& cli, const Manifest& m, const CoreRu
   if (requests.empty()) return out;
   for (std::size_t i = 0; i < m.actions.size(); ++i) {
     if (!std::holds_alternative<RewriteRule>(m.actions[i].detail)) continue;
+    std::vector<std::unique_ptr<CoreRequest>> seen;  // built before timing: the rule alone is measured
+    for (const Probe& p : requests) seen.push_back(std::make_unique<CoreRequest>(p.request));
     unsigned regexes = 0;
-    for (const Probe& p : requests) regexes += core.evaluate(i, p.request).regexes;
+    for (const auto& r : seen) regexes += core.evaluate(i, *r).regexes;
     constexpr int kRounds = 1000;
     auto start = std::chrono::steady_clock::now();
     for (int round = 0; round < kRounds; ++round) {
-      for (const Probe& p : requests) (void)core.evaluate(i, p.request);
+      for (const auto& r : seen) (void)core.evaluate(i, *r);
     }
     double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
                 (kRounds * static_cast<double>(requests.size()));
@@ -160,8 +162,7 @@ json::array print_measured_costs(const Cli& cli, const Manifest& m, const CoreRu
     out.push_back(json::object{{"action", m.actions[i].name}, {"nanoseconds_per_request", ns}, {"regexes_per_request", per_request}});
     if (!cli.json_out) {
       std::cout << "measured \"" << m.actions[i].name << "\": " << static_cast<long>(ns) << " ns per request, "
-                << per_request << " regexes run per request (rule core, " << requests.size() << " requests x " << kRounds
-                << "; includes building the request view)\n";
+                << per_request << " regexes run per request (rule core, " << requests.size() << " requests x " << kRounds << ")\n";
     }
   }
   return out;

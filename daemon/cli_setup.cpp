@@ -110,7 +110,7 @@ std::vector<Edit> planned_apache_edits(const WebServer& w, const std::optional<s
   bool included = false;
   for (const auto& d : v.directives) {  // what setup will not decide for the operator
     const std::string at = d.file + ":" + std::to_string(d.line);
-    if (d.name == "rewriteengine" && !d.args.empty() && (d.args[0] == "off" || d.args[0] == "Off" || d.args[0] == "OFF")) {
+    if (apache_engine_off(d)) {
       throw ErrorException(make_error(Errc::conflict, "`RewriteEngine Off` at " + at + " would switch mitigd's rules off: remove it, then setup again"));
     }
     if (d.name == "rewriterule" && !included && std::any_of(v.directives.begin(), v.directives.end(), [&](const ApacheDirective& x) {

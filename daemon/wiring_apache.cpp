@@ -87,6 +87,10 @@ bool apache_vhost_on_port(const ApacheVhost& v, int port) {
          std::find(v.ports.begin(), v.ports.end(), -1) != v.ports.end();
 }
 
+bool apache_engine_off(const ApacheDirective& d) {
+  return d.name == "rewriteengine" && !d.args.empty() && lower(d.args[0]) == "off";
+}
+
 bool apache_loads_rewrite(const ApacheConfig& config) {
   return std::any_of(config.main.begin(), config.main.end(), [](const ApacheDirective& d) {
     return d.name == "loadmodule" && !d.args.empty() && d.args[0] == "rewrite_module";
@@ -97,7 +101,6 @@ namespace {
 
 std::string where(const std::string& file, std::size_t line) { return file + ":" + std::to_string(line); }
 
-bool has_flag_off(const ApacheDirective& d) { return d.name == "rewriteengine" && !d.args.empty() && lower(d.args[0]) == "off"; }
 
 }  // namespace
 
@@ -177,7 +180,7 @@ void check_placement(const std::string& name, const std::vector<ApacheDirective>
     break;
   }
   for (auto it = inc + 1; it != directives.end(); ++it) {
-    if (!has_flag_off(*it)) continue;
+    if (!apache_engine_off(*it)) continue;
     out.push_back(fail(name, "`RewriteEngine Off` at " + where(it->file, it->line) +
                                  " switches every mitigd rule off (apache2 -t still passes)",
                        "remove the line at " + where(it->file, it->line) + " (mitigd's include turns the engine on)"));

@@ -39,6 +39,7 @@ std::vector<std::pair<std::string, std::string>> apache_enabled_files(const WebS
 bool apache_vhost_on_port(const ApacheVhost& v, int port);
 bool apache_includes_dir(const ApacheDirective& d, const std::string& dir);
 bool apache_loads_rewrite(const ApacheConfig& config);
+bool apache_engine_off(const ApacheDirective& d);  // RewriteEngine Off (any case)
 
 // Parses the config texts (path, text) in order.
 ApacheConfig parse_apache_config(const std::vector<std::pair<std::string, std::string>>& files);

@@ -53,7 +53,7 @@ void* arena_alloc(void* ctx, size_t n) {
   return blocks->back().data();
 }
 
-mc_str view(const std::string& s) { return {reinterpret_cast<const unsigned char*>(s.data()), s.size()}; }
+mc_str as_mc(const std::string& s) { return {reinterpret_cast<const unsigned char*>(s.data()), s.size()}; }
 
 }  // namespace
 
@@ -112,7 +112,7 @@ CoreRules::CoreRules(const Manifest& m) : sets_(m.actions.size(), nullptr) {
     if (!sets_[i]) throw std::bad_alloc();
     auto words = core_rule_words(m, i, m.actions[i], *rule);
     std::vector<mc_str> w;
-    for (const auto& s : words) w.push_back(view(s));
+    for (const auto& s : words) w.push_back(as_mc(s));
     char err[512];
     if (mc_rule_add(sets_[i], w.data(), w.size(), err, sizeof err) != 0 || mc_ruleset_finish(sets_[i], err, sizeof err) != 0) {
       throw std::runtime_error("mitigation " + m.id + ", action " + std::to_string(i) + ": the rule core refuses it: " + err);
@@ -128,21 +128,21 @@ bool CoreRules::gated(std::size_t index) const {
   return index < sets_.size() && sets_[index] && mc_rule_gated(sets_[index], 0);
 }
 
-CoreRules::Verdict CoreRules::evaluate(std::size_t index, const HttpRequest& request) const {
+CoreRequest::CoreRequest(const HttpRequest& request)
+    : path_(normalized_path(raw_path(request.target))), query_(raw_query(request.target)) {
+  values_.reserve(request.headers.size());
+  for (const auto& [name, value] : request.headers) values_.push_back(trim_ows(value));
+  for (std::size_t i = 0; i < request.headers.size(); ++i) headers_.push_back({as_mc(request.headers[i].first), as_mc(values_[i])});
+  view_ = {as_mc(request.method), as_mc(request.target), as_mc(path_), as_mc(query_), headers_.data(), headers_.size()};
+}
+
+CoreRules::Verdict CoreRules::evaluate(std::size_t index, const CoreRequest& request) const {
   Verdict v;
   if (index >= sets_.size() || !sets_[index]) return v;
-  const std::string path = normalized_path(raw_path(request.target));  // nginx's $uri
-  const std::string query(raw_query(request.target));
-  std::vector<mc_header> headers;
-  std::vector<std::string> values;  // as the server sees them: without the optional whitespace around
-  values.reserve(request.headers.size());
-  for (const auto& [name, value] : request.headers) values.push_back(trim_ows(value));
-  for (std::size_t i = 0; i < request.headers.size(); ++i) headers.push_back({view(request.headers[i].first), view(values[i])});
-  mc_request rq{view(request.method), view(request.target), view(path), view(query), headers.data(), headers.size()};
   std::deque<std::string> arena;
   mc_alloc a{arena_alloc, &arena};
   mc_verdict out;
-  if (mc_evaluate(sets_[index], &rq, &a, &out) != 0) throw std::bad_alloc();
+  if (mc_evaluate(sets_[index], &request.view(), &a, &out) != 0) throw std::bad_alloc();
   v.matched = out.rule >= 0;
   v.engine_error = out.engine_error != 0;
   v.regexes = out.regexes;

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-struct mc_ruleset;
+#include "mitigd_core.h"
 
 namespace mitigd {
 
@@ -24,6 +24,22 @@ std::optional<std::pair<std::size_t, std::vector<std::string>>> rule_gate(const 
 
 // ID STATUS [scope REGEX] when INPUT CODEC OP ARG [literals HEX,...] ... (rule_core/mitigd_core.h).
 std::vector<std::string> core_rule_words(const Manifest& m, std::size_t index, const Action& a, const RewriteRule& rule);
+
+// A request as the rule core sees it, built once and shared by every rule evaluated on it: the
+// path as nginx's $uri, the raw query, header values without the whitespace around them.
+class CoreRequest {
+ public:
+  explicit CoreRequest(const HttpRequest& request);
+  CoreRequest(const CoreRequest&) = delete;
+  CoreRequest& operator=(const CoreRequest&) = delete;
+  const mc_request& view() const { return view_; }
+
+ private:
+  std::string path_, query_;
+  std::vector<std::string> values_;
+  std::vector<mc_header> headers_;
+  mc_request view_;
+};
 
 // Every request rule of a manifest compiled by the core, one rule set per action (so that the
 // offline tester can interleave them with the virtual-directory actions in action order).
@@ -40,7 +56,7 @@ class CoreRules {
     unsigned regexes = 0;  // regexes that ran
   };
   // The verdict of action `index` on a request (false when the action has no request rule).
-  Verdict evaluate(std::size_t index, const HttpRequest& request) const;
+  Verdict evaluate(std::size_t index, const CoreRequest& request) const;
   // Whether the action's rule has a literal gate (else it runs on every request).
   bool gated(std::size_t index) const;
 

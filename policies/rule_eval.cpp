@@ -87,13 +87,14 @@ RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
 RuleVerdict evaluate_request(const Manifest& m, const CoreRules& core, const HttpRequest& request,
                              const std::map<std::size_t, std::vector<std::string>>& vdir_prefixes) {
   RuleVerdict v;
-  std::string path = normalized_path(raw_path(request.target));
+  const CoreRequest seen(request);  // built once for every rule
+  const std::string path(reinterpret_cast<const char*>(seen.view().path.data), seen.view().path.len);
   for (std::size_t i = 0; i < m.actions.size(); ++i) {
     const Action& a = m.actions[i];
     if (const auto* rule = std::get_if<RewriteRule>(&a.detail)) {
       // The rule core: an engine error (match or depth limit) makes the rule match, negated or
       // not, and ends its evaluation (fail closed), as the nginx module and nginx's `if` (500) do.
-      auto verdict = core.evaluate(i, request);
+      auto verdict = core.evaluate(i, seen);
       if (!verdict.matched) continue;
       v.blocked = true;
       v.engine_error = verdict.engine_error;
