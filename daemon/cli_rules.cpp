@@ -229,6 +229,7 @@ int cmd_rules(Cli& cli, const Args& args) {
                : v.blocked               ? "by \"" + v.action + "\" (" + std::to_string(v.status) + ")"
                                          : "no rule matched";
       if (v.engine_error) detail += "; PCRE2 gave up (match limit): the server fails closed";
+      for (const std::string& d : v.detected) detail += "; detected by \"" + d + "\" (detect mode: let through, counted)";
     }
     std::string expected = p.expect == Probe::Expect::blocked ? "blocked" : "passed";
     bool ok = verdict == expected;
@@ -240,6 +241,7 @@ int cmd_rules(Cli& cli, const Args& args) {
       // The headers too: two requests that differ only by a header must not print the same line.
       std::string headers;
       for (const auto& [name, value] : p.request.headers) headers += " [" + name + ": " + value.substr(0, 60) + "]";
+      if (!p.request.body.empty()) headers += " [body: " + std::to_string(p.request.body.size()) + " bytes]";
       std::cout << (ok ? "ok   " : "FAIL ") << p.request.method << " " << p.request.target << headers << "  expected "
                 << expected << ", got " << verdict << " (" << detail << ")\n";
     }

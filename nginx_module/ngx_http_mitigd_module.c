@@ -8,8 +8,15 @@
  *   mitigd_rule ID STATUS [scope REGEX] when INPUT CODEC OP ARG [literals HEX,HEX...] ...;
  *
  * The grammar and semantics are the core's (rule_core/mitigd_core.h, docs/rules.md). STATUS 444
- * closes the connection. $mitigd_blocked_by holds the ID of the rule that answered (for access
- * logs). $mitigd_request_uri_decoded and $mitigd_args_decoded are the configuration path's decoded
+ * closes the connection. $mitigd_blocked_by holds the ID of the rule that answered and
+ * $mitigd_detected_by the IDs of the rules in detect mode that matched (for access logs).
+ *
+ * Bodies: the body is read (nginx's own reader: chunked, Expect: 100-continue, temporary files)
+ * only when a rule that reads it can still answer on its other conditions; the first CAP bytes are
+ * handed to the core and the body goes on to the upstream unchanged.
+ *
+ * Counters: every match of every rule is counted in a shared-memory zone (per rule ID and mode,
+ * kept across reloads); `mitigd_counters;` in a location serves them as "ID MODE COUNT" lines. $mitigd_request_uri_decoded and $mitigd_args_decoded are the configuration path's decoded
  * inputs, so that files of both engines validate together while the inventory switches engines.
  */
 #include <ngx_config.h>
@@ -20,14 +27,42 @@
 
 #define MITIGD_MAX_WORDS 1024
 
+#define MITIGD_SLOTS 8192
+#define MITIGD_ID_MAX 96
+
 typedef struct {
-    mc_ruleset  *rules;           /* NULL: no rule in this server */
+    ngx_atomic_t  matches;
+    ngx_atomic_t  used;
+    u_char        detect;
+    u_char        id_len;
+    u_char        id[MITIGD_ID_MAX];
+} mitigd_slot_t;
+
+typedef struct {
+    mc_ruleset     *rules;        /* NULL: no rule in this server */
+    ngx_atomic_t  **counters;     /* per rule, its slot's counter (NULL: not counted) */
 } mitigd_srv_conf_t;
 
 typedef struct {
+    ngx_array_t      servers;     /* mitigd_srv_conf_t *: every server with rules */
+    ngx_shm_zone_t  *zone;
+} mitigd_main_conf_t;
+
+typedef struct {
+    ngx_flag_t  counters;
+} mitigd_loc_conf_t;
+
+typedef struct {
     ngx_str_t  blocked_by;
+    ngx_str_t  detected_by;
+    unsigned   body_requested:1;
+    unsigned   body_done:1;
+    unsigned   waiting:1;
 } mitigd_ctx_t;
 
+static void *mitigd_create_main_conf(ngx_conf_t *cf);
+static void *mitigd_create_loc_conf(ngx_conf_t *cf);
+static char *mitigd_counters_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static void *mitigd_create_srv_conf(ngx_conf_t *cf);
 static char *mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
 static char *mitigd_rule_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -37,14 +72,16 @@ static ngx_int_t mitigd_postconfiguration(ngx_conf_t *cf);
 static ngx_command_t mitigd_commands[] = {
     { ngx_string("mitigd_rule"), NGX_HTTP_SRV_CONF | NGX_CONF_2MORE, mitigd_rule_directive,
       NGX_HTTP_SRV_CONF_OFFSET, 0, NULL },
+    { ngx_string("mitigd_counters"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, mitigd_counters_directive,
+      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL },
     ngx_null_command
 };
 
 static ngx_http_module_t mitigd_module_ctx = {
     mitigd_preconfiguration, mitigd_postconfiguration,
-    NULL, NULL,
+    mitigd_create_main_conf, NULL,
     mitigd_create_srv_conf, mitigd_merge_srv_conf,
-    NULL, NULL
+    mitigd_create_loc_conf, NULL
 };
 
 ngx_module_t ngx_http_mitigd_module = {
@@ -55,9 +92,26 @@ ngx_module_t ngx_http_mitigd_module = {
 /* ---- configuration ---------------------------------------------------------------------- */
 
 static void *
+mitigd_create_main_conf(ngx_conf_t *cf)
+{
+    mitigd_main_conf_t  *mcf = ngx_pcalloc(cf->pool, sizeof(mitigd_main_conf_t));
+
+    if (mcf == NULL || ngx_array_init(&mcf->servers, cf->pool, 4, sizeof(mitigd_srv_conf_t *)) != NGX_OK) {
+        return NULL;
+    }
+    return mcf;
+}
+
+static void *
 mitigd_create_srv_conf(ngx_conf_t *cf)
 {
     return ngx_pcalloc(cf->pool, sizeof(mitigd_srv_conf_t));
+}
+
+static void *
+mitigd_create_loc_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(mitigd_loc_conf_t));
 }
 
 static void
@@ -107,13 +161,24 @@ mitigd_rule_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
-    mitigd_srv_conf_t  *conf = child;
-    char                err[256];
+    mitigd_srv_conf_t   *conf = child;
+    mitigd_main_conf_t  *mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mitigd_module);
+    mitigd_srv_conf_t  **slot;
+    char                 err[256];
 
-    if (conf->rules != NULL && mc_ruleset_finish(conf->rules, err, sizeof(err)) != 0) {
+    if (conf->rules == NULL) {
+        return NGX_CONF_OK;
+    }
+    if (mc_ruleset_finish(conf->rules, err, sizeof(err)) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "mitigd_rule: %s", err);
         return NGX_CONF_ERROR;
     }
+    conf->counters = ngx_pcalloc(cf->pool, mc_ruleset_rules(conf->rules) * sizeof(ngx_atomic_t *));
+    slot = ngx_array_push(&mcf->servers);
+    if (conf->counters == NULL || slot == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    *slot = conf;
     return NGX_CONF_OK;
 }
 
@@ -165,25 +230,205 @@ mitigd_headers(ngx_http_request_t *r, mc_request *rq)
     return NGX_OK;
 }
 
+/* The first cap bytes of the body nginx read (from memory or its temporary file), and its length. */
+static ngx_int_t
+mitigd_body(ngx_http_request_t *r, size_t cap, mc_request *rq)
+{
+    ngx_chain_t  *cl;
+    off_t         total = 0;
+    size_t        got = 0, n;
+    ssize_t       rd;
+    u_char       *p;
+
+    rq->body_read = 1;
+    rq->body.data = (const unsigned char *) "";
+    rq->body.len = 0;
+    rq->body_length = 0;
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+    for (cl = r->request_body->bufs; cl != NULL; cl = cl->next) {
+        total += ngx_buf_size(cl->buf);
+    }
+    rq->body_length = (size_t) total;
+    n = (size_t) total < cap ? (size_t) total : cap;
+    if (n == 0 || (p = ngx_pnalloc(r->pool, n)) == NULL) {
+        return n == 0 ? NGX_OK : NGX_ERROR;
+    }
+    for (cl = r->request_body->bufs; cl != NULL && got < n; cl = cl->next) {
+        size_t want = (size_t) ngx_buf_size(cl->buf) < n - got ? (size_t) ngx_buf_size(cl->buf) : n - got;
+        if (ngx_buf_in_memory(cl->buf)) {
+            ngx_memcpy(p + got, cl->buf->pos, want);
+        } else {
+            rd = ngx_read_file(cl->buf->file, p + got, want, cl->buf->file_pos);
+            if (rd != (ssize_t) want) {
+                return NGX_ERROR;
+            }
+        }
+        got += want;
+    }
+    rq->body.data = p;
+    rq->body.len = got;
+    return NGX_OK;
+}
+
+/* Called once nginx has the whole body: evaluate again (re-entering the phase when we waited). */
+static void
+mitigd_body_ready(ngx_http_request_t *r)
+{
+    mitigd_ctx_t  *ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
+
+    r->main->count--;
+    if (ctx == NULL) {
+        return;
+    }
+    ctx->body_done = 1;
+    if (ctx->waiting) {
+        ctx->waiting = 0;
+        ngx_http_core_run_phases(r);
+    }
+}
+
+static mitigd_ctx_t *
+mitigd_ctx(ngx_http_request_t *r)
+{
+    mitigd_ctx_t  *ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
+
+    if (ctx == NULL && (ctx = ngx_pcalloc(r->pool, sizeof(mitigd_ctx_t))) != NULL) {
+        ngx_http_set_ctx(r, ctx, ngx_http_mitigd_module);
+    }
+    return ctx;
+}
+
+static void
+mitigd_request_view(ngx_http_request_t *r, mc_request *rq)
+{
+    ngx_memzero(rq, sizeof(*rq));
+    rq->method = mitigd_str(&r->main->method_name);
+    rq->request_uri = mitigd_str(&r->unparsed_uri);
+    rq->path = mitigd_str(&r->uri);
+    rq->query = mitigd_str(&r->args);
+    if (r->headers_in.content_type != NULL) {
+        rq->content_type = mitigd_str(&r->headers_in.content_type->value);
+    }
+}
+
+/* Whether the request can have a body at all (else it is read as empty without asking nginx). */
+static ngx_int_t
+mitigd_may_have_body(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    if (r->stream != NULL) {
+        return 1;
+    }
+#endif
+    return r->headers_in.content_length_n > 0 || r->headers_in.chunked;
+}
+
+/* The IDs of the rules in detect mode that held, for $mitigd_detected_by; and every match counted. */
+static void
+mitigd_record(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v, mitigd_ctx_t *ctx)
+{
+    size_t   i, len = 0;
+    mc_str   id;
+    u_char  *p;
+
+    if (v->rule >= 0 && scf->counters[v->rule] != NULL) {
+        (void) ngx_atomic_fetch_add(scf->counters[v->rule], 1);
+    }
+    for (i = 0; i < v->ndetected; i++) {
+        if (scf->counters[v->detected[i]] != NULL) {
+            (void) ngx_atomic_fetch_add(scf->counters[v->detected[i]], 1);
+        }
+        len += mc_rule_id(scf->rules, v->detected[i]).len + 1;
+    }
+    if (len == 0 || ctx == NULL || (p = ngx_pnalloc(r->pool, len)) == NULL) {
+        return;
+    }
+    ctx->detected_by.data = p;
+    for (i = 0; i < v->ndetected; i++) {
+        id = mc_rule_id(scf->rules, v->detected[i]);
+        if (i > 0) {
+            *p++ = ',';
+        }
+        p = ngx_cpymem(p, id.data, id.len);
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "mitigd: rule %*s matched (detect mode: let through)",
+                      id.len, id.data);
+    }
+    ctx->detected_by.len = (size_t) (p - ctx->detected_by.data);
+}
+
+/* Evaluates; when a rule needs the body, asks nginx for it: NGX_DONE while it arrives. */
+static ngx_int_t
+mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
+{
+    mitigd_ctx_t  *ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
+    mc_request     rq;
+    mc_alloc       a = { mitigd_alloc, r->pool };
+    ngx_int_t      rc;
+
+    mitigd_request_view(r, &rq);
+    if (mitigd_headers(r, &rq) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    if (ctx != NULL && ctx->body_done && mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    if (mc_evaluate(scf->rules, &rq, &a, v) != 0) {
+        return NGX_ERROR;
+    }
+    if (!v->need_body) {
+        return NGX_OK;
+    }
+    if (!mitigd_may_have_body(r)) {
+        rq.body_read = 1;
+        return mc_evaluate(scf->rules, &rq, &a, v) == 0 ? NGX_OK : NGX_ERROR;
+    }
+    if ((ctx = mitigd_ctx(r)) == NULL) {
+        return NGX_ERROR;
+    }
+    ctx->body_requested = 1;
+    rc = ngx_http_read_client_request_body(r, mitigd_body_ready);
+    if (rc == NGX_ERROR || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+    if (!ctx->body_done) {
+        ctx->waiting = 1;
+        return NGX_DONE;
+    }
+    if (mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK || mc_evaluate(scf->rules, &rq, &a, v) != 0) {
+        return NGX_ERROR;
+    }
+    return NGX_OK;
+}
+
 static ngx_int_t
 mitigd_handler(ngx_http_request_t *r)
 {
     mitigd_srv_conf_t  *scf = ngx_http_get_module_srv_conf(r, ngx_http_mitigd_module);
     mitigd_ctx_t       *ctx;
-    mc_request          rq;
-    mc_alloc            a = { mitigd_alloc, r->pool };
     mc_verdict          v;
+    ngx_int_t           rc;
 
     if (scf->rules == NULL || mc_ruleset_rules(scf->rules) == 0) {
         return NGX_DECLINED;
     }
-    rq.method = mitigd_str(&r->main->method_name);
-    rq.request_uri = mitigd_str(&r->unparsed_uri);
-    rq.path = mitigd_str(&r->uri);
-    rq.query = mitigd_str(&r->args);
-    if (mitigd_headers(r, &rq) != NGX_OK || mc_evaluate(scf->rules, &rq, &a, &v) != 0) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
+    if (ctx != NULL && ctx->body_requested && !ctx->body_done) {
+        return NGX_DONE;  /* still reading: mitigd_body_ready runs the phases again */
+    }
+    rc = mitigd_evaluate(r, scf, &v);
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (rc != NGX_OK) {
+        return rc;  /* NGX_DONE while the body arrives, or nginx's own error status (413, 400) */
+    }
+    if (v.rule < 0 && v.ndetected == 0) {
+        return NGX_DECLINED;
+    }
+    ctx = mitigd_ctx(r);
+    mitigd_record(r, scf, &v, ctx);
     if (v.rule < 0) {
         return NGX_DECLINED;
     }
@@ -191,30 +436,31 @@ mitigd_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "mitigd: a regex of rule %*s failed: it matches (fail closed)",
                       v.id.len, v.id.data);
     }
-    ctx = ngx_pcalloc(r->pool, sizeof(mitigd_ctx_t));
     if (ctx != NULL) {
         ctx->blocked_by.data = (u_char *) v.id.data;  /* owned by the rules: as long as the configuration */
         ctx->blocked_by.len = v.id.len;
-        ngx_http_set_ctx(r, ctx, ngx_http_mitigd_module);
     }
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "mitigd: rule %*s answered %d", v.id.len, v.id.data, v.status);
     return v.status;
 }
 
+/* data: 0 $mitigd_blocked_by, 1 $mitigd_detected_by. */
 static ngx_int_t
 mitigd_blocked_by_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data)
 {
-    mitigd_ctx_t *ctx = ngx_http_get_module_ctx(r->main, ngx_http_mitigd_module);
+    mitigd_ctx_t  *ctx = ngx_http_get_module_ctx(r->main, ngx_http_mitigd_module);
+    ngx_str_t     *s;
 
     if (ctx == NULL) {
         ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
     }
-    if (ctx == NULL) {
+    s = ctx == NULL ? NULL : data == 0 ? &ctx->blocked_by : &ctx->detected_by;
+    if (s == NULL || s->len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
-    v->len = ctx->blocked_by.len;
-    v->data = ctx->blocked_by.data;
+    v->len = s->len;
+    v->data = s->data;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
@@ -243,14 +489,18 @@ static ngx_int_t
 mitigd_preconfiguration(ngx_conf_t *cf)
 {
     static ngx_str_t      decoded[] = { ngx_string("mitigd_request_uri_decoded"), ngx_string("mitigd_args_decoded") };
-    ngx_str_t             name = ngx_string("mitigd_blocked_by");
-    ngx_http_variable_t  *var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
+    static ngx_str_t      verdicts[] = { ngx_string("mitigd_blocked_by"), ngx_string("mitigd_detected_by") };
+    ngx_http_variable_t  *var;
     ngx_uint_t            i;
 
-    if (var == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i < 2; i++) {
+        var = ngx_http_add_variable(cf, &verdicts[i], NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+        var->get_handler = mitigd_blocked_by_variable;
+        var->data = i;
     }
-    var->get_handler = mitigd_blocked_by_variable;
     for (i = 0; i < 2; i++) {
         var = ngx_http_add_variable(cf, &decoded[i], NGX_HTTP_VAR_CHANGEABLE);
         if (var == NULL) {
@@ -262,6 +512,112 @@ mitigd_preconfiguration(ngx_conf_t *cf)
     return NGX_OK;
 }
 
+/* ---- counters ----------------------------------------------------------------------------- */
+
+/* The slot of (id, mode): found, or claimed in the first free place of its probe sequence. Run by
+ * the master while it builds a configuration; workers of an older one only add to their slots. */
+static mitigd_slot_t *
+mitigd_slot(mitigd_slot_t *slots, mc_str id, int detect)
+{
+    ngx_uint_t      i, h = ngx_hash_key((u_char *) id.data, id.len) + (ngx_uint_t) detect;
+    mitigd_slot_t  *s;
+
+    if (id.len > MITIGD_ID_MAX) {
+        return NULL;
+    }
+    for (i = 0; i < MITIGD_SLOTS; i++) {
+        s = &slots[(h + i) % MITIGD_SLOTS];
+        if (!s->used) {
+            ngx_memcpy(s->id, id.data, id.len);
+            s->id_len = (u_char) id.len;
+            s->detect = (u_char) detect;
+            ngx_memory_barrier();
+            s->used = 1;
+            return s;
+        }
+        if (s->id_len == id.len && s->detect == detect && ngx_memcmp(s->id, id.data, id.len) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static ngx_int_t
+mitigd_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    mitigd_main_conf_t  *mcf = zone->data;
+    mitigd_srv_conf_t  **servers = mcf->servers.elts;
+    mitigd_slot_t       *slots = (mitigd_slot_t *) zone->shm.addr, *slot;
+    ngx_uint_t           i;
+    size_t               k;
+
+    (void) data;  /* a zone kept across a reload holds its counters: new rules get free slots */
+    for (i = 0; i < mcf->servers.nelts; i++) {
+        for (k = 0; k < mc_ruleset_rules(servers[i]->rules); k++) {
+            slot = mitigd_slot(slots, mc_rule_id(servers[i]->rules, k), mc_rule_detect(servers[i]->rules, k));
+            servers[i]->counters[k] = slot ? &slot->matches : NULL;
+            if (slot == NULL) {
+                ngx_log_error(NGX_LOG_WARN, zone->shm.log, 0, "mitigd: no counter for rule %*s (table full)",
+                              mc_rule_id(servers[i]->rules, k).len, mc_rule_id(servers[i]->rules, k).data);
+            }
+        }
+    }
+    return NGX_OK;
+}
+
+static ngx_int_t
+mitigd_counters_handler(ngx_http_request_t *r)
+{
+    mitigd_main_conf_t  *mcf = ngx_http_get_module_main_conf(r, ngx_http_mitigd_module);
+    mitigd_slot_t       *slots;
+    ngx_buf_t           *b;
+    ngx_chain_t          out;
+    ngx_uint_t           i, used = 0;
+    ngx_int_t            rc;
+
+    if (r->method != NGX_HTTP_GET || ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+    slots = mcf->zone ? (mitigd_slot_t *) mcf->zone->shm.addr : NULL;
+    for (i = 0; slots && i < MITIGD_SLOTS; i++) {
+        used += slots[i].used != 0;
+    }
+    b = ngx_create_temp_buf(r->pool, 32 + used * (MITIGD_ID_MAX + 32));
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    b->last = ngx_cpymem(b->last, "# mitigd rule matches: ID MODE COUNT\n", 37);
+    for (i = 0; slots && i < MITIGD_SLOTS && used > 0; i++) {
+        if (slots[i].used) {
+            b->last = ngx_sprintf(b->last, "%*s %s %uA\n", (size_t) slots[i].id_len, slots[i].id,
+                                  slots[i].detect ? "detect" : "enforce", slots[i].matches);
+            used--;
+        }
+    }
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+    out.buf = b;
+    out.next = NULL;
+    return ngx_http_output_filter(r, &out);
+}
+
+static char *
+mitigd_counters_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    ((mitigd_loc_conf_t *) conf)->counters = 1;
+    clcf->handler = mitigd_counters_handler;
+    return NGX_CONF_OK;
+}
+
 /* The rules run first in the server rewrite phase: before the location is chosen and before any
  * server-level rewrite, so no operator redirect can carry an exploit request past them. */
 static ngx_int_t
@@ -270,9 +626,19 @@ mitigd_postconfiguration(ngx_conf_t *cf)
     ngx_http_core_main_conf_t  *cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     ngx_http_handler_pt        *h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
 
+    mitigd_main_conf_t         *mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mitigd_module);
+    ngx_str_t                   name = ngx_string("mitigd_counters");
+
     if (h == NULL) {
         return NGX_ERROR;
     }
     *h = mitigd_handler;
+    mcf->zone = ngx_shared_memory_add(cf, &name, ngx_align(sizeof(mitigd_slot_t) * MITIGD_SLOTS, ngx_pagesize) + ngx_pagesize,
+                                      &ngx_http_mitigd_module);
+    if (mcf->zone == NULL) {
+        return NGX_ERROR;
+    }
+    mcf->zone->init = mitigd_init_zone;
+    mcf->zone->data = mcf;
     return NGX_OK;
 }

@@ -4,6 +4,7 @@
 
 #include "mitigd_core.h"
 
+#include <cctype>
 #include <deque>
 #include <stdexcept>
 
@@ -55,6 +56,11 @@ void* arena_alloc(void* ctx, size_t n) {
 
 mc_str as_mc(const std::string& s) { return {reinterpret_cast<const unsigned char*>(s.data()), s.size()}; }
 
+std::string lower_ascii(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 }  // namespace
 
 std::string scope_regex(const std::string& scope) {
@@ -87,6 +93,15 @@ std::vector<std::string> core_rule_words(const Manifest& m, std::size_t index, c
   if (a.scope) {
     w.push_back("scope");
     w.push_back(scope_regex(*a.scope));
+  }
+  if (m.mode_of(a) == RuleMode::detect) {
+    w.push_back("mode");
+    w.push_back("detect");
+  }
+  if (rule.reads_body()) {
+    w.push_back("body");
+    w.push_back(std::to_string(rule.body_cap));
+    w.push_back(rule.oversize_block ? "block" : "pass");
   }
   auto gate = rule_gate(rule);
   for (std::size_t c = 0; c < rule.when.size(); ++c) {
@@ -129,11 +144,28 @@ bool CoreRules::gated(std::size_t index) const {
 }
 
 CoreRequest::CoreRequest(const HttpRequest& request)
-    : path_(normalized_path(raw_path(request.target))), query_(raw_query(request.target)) {
+    : path_(normalized_path(raw_path(request.target))), query_(raw_query(request.target)), body_(request_body(request)) {
   values_.reserve(request.headers.size());
   for (const auto& [name, value] : request.headers) values_.push_back(trim_ows(value));
   for (std::size_t i = 0; i < request.headers.size(); ++i) headers_.push_back({as_mc(request.headers[i].first), as_mc(values_[i])});
-  view_ = {as_mc(request.method), as_mc(request.target), as_mc(path_), as_mc(query_), headers_.data(), headers_.size()};
+  view_ = {};
+  view_.method = as_mc(request.method);
+  view_.request_uri = as_mc(request.target);
+  view_.path = as_mc(path_);
+  view_.query = as_mc(query_);
+  view_.headers = headers_.data();
+  view_.nheaders = headers_.size();
+  // The whole body is at hand: as the module does once it has read it. Content-Type is the first
+  // one, as nginx 1.22 hands it on.
+  view_.body_read = 1;
+  view_.body = as_mc(body_);
+  view_.body_length = body_.size();
+  for (std::size_t i = 0; i < request.headers.size(); ++i) {
+    if (lower_ascii(request.headers[i].first) == "content-type") {
+      view_.content_type = as_mc(values_[i]);
+      break;
+    }
+  }
 }
 
 CoreRules::Verdict CoreRules::evaluate(std::size_t index, const CoreRequest& request) const {
@@ -143,7 +175,9 @@ CoreRules::Verdict CoreRules::evaluate(std::size_t index, const CoreRequest& req
   mc_alloc a{arena_alloc, &arena};
   mc_verdict out;
   if (mc_evaluate(sets_[index], &request.view(), &a, &out) != 0) throw std::bad_alloc();
+  if (out.need_body) throw std::logic_error("the rule core asked for a body it was given");
   v.matched = out.rule >= 0;
+  v.detected = out.ndetected > 0;
   v.engine_error = out.engine_error != 0;
   v.regexes = out.regexes;
   return v;

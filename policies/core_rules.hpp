@@ -35,7 +35,7 @@ class CoreRequest {
   const mc_request& view() const { return view_; }
 
  private:
-  std::string path_, query_;
+  std::string path_, query_, body_;
   std::vector<std::string> values_;
   std::vector<mc_header> headers_;
   mc_request view_;
@@ -54,6 +54,7 @@ class CoreRules {
     bool matched = false;
     bool engine_error = false;
     unsigned regexes = 0;  // regexes that ran
+    bool detected = false;  // a rule in detect mode held (matched stays false)
   };
   // The verdict of action `index` on a request (false when the action has no request rule).
   Verdict evaluate(std::size_t index, const CoreRequest& request) const;

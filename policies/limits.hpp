@@ -23,6 +23,7 @@ inline constexpr std::size_t kDescriptionBytes = 16384;
 inline constexpr std::size_t kNameBytes = 128;
 inline constexpr std::size_t kHeaderValueBytes = 1024;
 inline constexpr std::size_t kTargetBytes = 4096;
+inline constexpr std::size_t kProbeBodyBytes = 1114112;  // a body past the largest cap (1 MiB), for oversize tests
 inline constexpr std::size_t kBlockedEntries = 10000;
 inline constexpr std::size_t kReasonBytes = 1024;
 inline constexpr std::size_t kInventoryEntries = 1000;

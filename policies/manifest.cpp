@@ -21,6 +21,12 @@ using manifest_parse::compile_pattern;
 using manifest_parse::lower;
 using manifest_parse::parse_condition;
 
+bool RewriteRule::reads_body() const {
+  return std::any_of(when.begin(), when.end(), [](const Condition& c) { return input_reads_body(c.input.kind); });
+}
+
+const char* to_string(RuleMode mode) { return mode == RuleMode::detect ? "detect" : "enforce"; }
+
 const char* to_string(ActionKind kind) {
   switch (kind) {
     case ActionKind::rewrite_rule: return "rewrite_rule";
@@ -112,10 +118,30 @@ RuleResponse parse_response(const json::value& v, const std::string& file, const
   fail_at(file, path, "\"abort\", \"deny\" or {\"status\": 400..599}");
 }
 
+RuleMode parse_rule_mode(ObjectReader& r, const char* key) {
+  std::string mode = r.string(key, 16);
+  if (mode != "enforce" && mode != "detect") r.fail(key, "\"enforce\" or \"detect\"");
+  return mode == "detect" ? RuleMode::detect : RuleMode::enforce;
+}
+
+// "body_cap" (bytes inspected, 1 to 1 MiB, default 64 KiB) and "oversize" ("pass" | "block"): only
+// on a rule that reads the body, where they mean something.
+void parse_body_limits(ObjectReader& r, RewriteRule& rule) {
+  bool given = r.optional("body_cap") || r.optional("oversize");
+  if (given && !rule.reads_body()) {
+    r.fail(r.optional("body_cap") ? "body_cap" : "oversize", "no field: no condition of this rule reads the body");
+  }
+  if (r.optional("body_cap")) rule.body_cap = static_cast<std::size_t>(r.integer("body_cap", 1, 1048576));
+  if (auto o = r.optional_string("oversize", 16)) {
+    if (*o != "pass" && *o != "block") r.fail("oversize", "\"pass\" (inspect the first body_cap bytes) or \"block\"");
+    rule.oversize_block = *o == "block";
+  }
+}
+
 Action parse_action(const json::value& v, const std::string& file, const std::string& path,
                     const std::string& id, std::size_t index) {
   ObjectReader r(v, file, path, {"kind", "name", "scope", "when", "respond", "content_type", "header", "append", "set",
-                                 "service", "mask", "app_pool", "vdir", "status"});
+                                 "service", "mask", "app_pool", "vdir", "status", "mode", "body_cap", "oversize"});
   Action a;
   std::string kind = r.string("kind", 32);
   if (kind == "rewrite_rule") {
@@ -158,6 +184,8 @@ Action parse_action(const json::value& v, const std::string& file, const std::st
         rule.when.push_back(parse_condition(when[i], file, index_path(r.child_path("when"), i), context));
       }
       rule.respond = parse_response(r.required("respond"), file, r.child_path("respond"));
+      parse_body_limits(r, rule);
+      if (r.optional("mode")) a.mode = parse_rule_mode(r, "mode");
       a.detail = std::move(rule);
       break;
     }
@@ -238,7 +266,7 @@ void parse_probe_headers(const json::value& headers, const std::string& file, co
 Probe parse_probe(const json::value& v, const std::string& file, const std::string& path) {
   ObjectReader r(v, file, path, {"request", "expect"});
   Probe p;
-  ObjectReader req(r.required("request"), file, r.child_path("request"), {"method", "target", "headers"});
+  ObjectReader req(r.required("request"), file, r.child_path("request"), {"method", "target", "headers", "body"});
   p.request.method = req.optional_string("method", 16).value_or("GET");
   if (p.request.method.empty() ||
       !std::all_of(p.request.method.begin(), p.request.method.end(),
@@ -254,6 +282,9 @@ Probe parse_probe(const json::value& v, const std::string& file, const std::stri
   if (const json::value* headers = req.optional("headers")) {
     parse_probe_headers(*headers, file, req.child_path("headers"), p.request);
   }
+  // The body as text (JSON escapes give any byte below 0x80; "\r\n" for multipart), sent with a
+  // Content-Length unless the headers frame it (Transfer-Encoding: chunked).
+  if (req.optional("body")) p.request.body = req.string("body", limits::kProbeBodyBytes);
   req.finish();
   std::string expect = r.string("expect", 16);
   if (expect == "blocked") {
@@ -310,7 +341,7 @@ std::string read_version(ObjectReader& r, std::string_view key, VersionScheme sc
 
 Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc) {
   ObjectReader r(doc, file, "", {"schema", "id", "revision", "title", "description", "cves", "severity", "applies_to",
-                                 "expires", "actions", "probes"});
+                                 "expires", "actions", "probes", "mode"});
   Manifest m;
   m.source = file;
   r.integer("schema", 1, 1);
@@ -333,6 +364,7 @@ Manifest parse_manifest_or_throw(const std::string& file, const json::value& doc
       m.cves.push_back(cve);
     }
   }
+  if (r.optional("mode")) m.mode = parse_rule_mode(r, "mode");
   m.severity = r.optional_string("severity", 16).value_or("unknown");
   if (m.severity != "low" && m.severity != "medium" && m.severity != "high" &&
       m.severity != "critical" && m.severity != "unknown") {

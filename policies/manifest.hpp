@@ -48,7 +48,17 @@ struct RuleResponse {
 struct RewriteRule {
   std::vector<Condition> when;
   RuleResponse respond;
+  // Bodies (when a condition reads one): the first body_cap bytes are inspected; a longer body
+  // passes on what was inspected, or makes the rule answer when oversize_block.
+  std::size_t body_cap = 65536;
+  bool oversize_block = false;
+  bool reads_body() const;
 };
+
+// enforce: a matching request gets the rule's response; detect: it is let through, logged and
+// counted (mitigd_rule_matches_total), so that a rule can be tried on live traffic first.
+enum class RuleMode { enforce, detect };
+const char* to_string(RuleMode mode);
 
 struct ResponseHeaderEdit {
   Pattern content_type;
@@ -76,8 +86,13 @@ struct Action {
   ActionKind kind = ActionKind::rewrite_rule;
   std::string name;                  // for people; defaults to "<kind> <n>"
   std::optional<std::string> scope;  // URL prefix ("/owa/") or the whole site
+  std::optional<RuleMode> mode;      // rewrite_rule only; else the manifest's
   std::variant<RewriteRule, ResponseHeaderEdit, DisableService, DisableAppPool, DisableVdir> detail;
 };
+
+// The same for a whole rule: its conditions, and detect mode (only the module counts matches).
+struct Manifest;
+std::string rule_module_only_reason(const Manifest& m, const Action& a, const RewriteRule& rule);
 
 struct Probe {
   HttpRequest request;
@@ -109,8 +124,10 @@ struct Manifest {
   std::string severity;
   AppliesTo applies_to;
   std::optional<SysSeconds> expires;
+  RuleMode mode = RuleMode::enforce;  // of every rewrite_rule without its own (a policy may override)
   std::vector<Action> actions;
   std::vector<Probe> probes;
+  RuleMode mode_of(const Action& a) const { return a.mode.value_or(mode); }
   std::string source;  // file or feed target it came from, for messages
 };
 

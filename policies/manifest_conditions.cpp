@@ -34,11 +34,20 @@ const char* to_string(MatchOp op) {
 }
 
 std::string module_only_reason(const Condition& c) {
+  if (input_reads_body(c.input.kind)) return "the input " + to_string(c.input) + " reads the request body, which only the nginx module engine inspects";
   if (!input_on_every_engine(c.input.kind)) return "the input " + to_string(c.input) + " needs the nginx module engine";
   for (Transform t : c.transforms) {
     if (t != Transform::decode) return std::string("the transform \"") + to_string(t) + "\" needs the nginx module engine";
   }
   if (c.transforms.size() > 1) return "decoding twice needs the nginx module engine";
+  return {};
+}
+
+std::string rule_module_only_reason(const Manifest& m, const Action& a, const RewriteRule& rule) {
+  for (const Condition& c : rule.when) {
+    if (auto why = module_only_reason(c); !why.empty()) return why;
+  }
+  if (m.mode_of(a) == RuleMode::detect) return "detect mode needs the nginx module engine (it counts matches)";
   return {};
 }
 
@@ -68,10 +77,12 @@ RuleInput parse_input(const std::string& text, const std::string& file, const st
       {"request_uri", InputKind::request_uri}, {"path", InputKind::path}, {"query", InputKind::query},
       {"method", InputKind::method}, {"cookie", InputKind::cookie}, {"args", InputKind::args},
       {"arg_names", InputKind::arg_names}, {"headers", InputKind::headers}, {"header_names", InputKind::header_names},
-      {"path_raw_decoded", InputKind::path_raw_decoded}};
+      {"path_raw_decoded", InputKind::path_raw_decoded}, {"body", InputKind::body}, {"body_args", InputKind::body_args},
+      {"body_arg_names", InputKind::body_arg_names}, {"files", InputKind::files}};
   if (auto it = plain.find(text); it != plain.end()) return {it->second, {}};
   for (const auto& [prefix, kind] : {std::pair<std::string, InputKind>{"header:", InputKind::header},
-                                     {"cookie:", InputKind::cookie_named}, {"arg:", InputKind::arg}}) {
+                                     {"cookie:", InputKind::cookie_named}, {"arg:", InputKind::arg},
+                                     {"body_arg:", InputKind::body_arg}}) {
     if (!text.starts_with(prefix)) continue;
     std::string name = text.substr(prefix.size());
     check(header_name_problem(name), file, path);
@@ -80,7 +91,8 @@ RuleInput parse_input(const std::string& text, const std::string& file, const st
   }
   fail_at(file, path,
           "one of request_uri, path, query, method, cookie, header:NAME, cookie:NAME, arg:NAME, args, arg_names, "
-          "headers, header_names, path_raw_decoded (got \"" + text + "\")");
+          "headers, header_names, path_raw_decoded, body, body_arg:NAME, body_args, body_arg_names, files (got \"" +
+              text + "\")");
 }
 
 

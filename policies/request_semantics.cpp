@@ -22,6 +22,11 @@ std::string to_string(const RuleInput& input) {
     case InputKind::headers: return "headers";
     case InputKind::header_names: return "header_names";
     case InputKind::path_raw_decoded: return "path_raw_decoded";
+    case InputKind::body: return "body";
+    case InputKind::body_arg: return "body_arg:" + input.name;
+    case InputKind::body_args: return "body_args";
+    case InputKind::body_arg_names: return "body_arg_names";
+    case InputKind::files: return "files";
   }
   return "?";
 }
@@ -30,6 +35,11 @@ bool input_on_every_engine(InputKind kind) {
   return kind == InputKind::request_uri || kind == InputKind::path || kind == InputKind::query ||
          kind == InputKind::method || kind == InputKind::header || kind == InputKind::cookie ||
          kind == InputKind::cookie_named;
+}
+
+bool input_reads_body(InputKind kind) {
+  return kind == InputKind::body || kind == InputKind::body_arg || kind == InputKind::body_args ||
+         kind == InputKind::body_arg_names || kind == InputKind::files;
 }
 
 namespace {
@@ -152,6 +162,32 @@ std::string input_value(const HttpRequest& request, const RuleInput& input, Serv
     }
     default: return {};  // inputs only the nginx module evaluates (the rule core computes them)
   }
+}
+
+std::string request_body(const HttpRequest& request) {
+  bool chunked = false;
+  for (const auto& [name, value] : request.headers) {
+    std::string n = name, v = value;
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (n == "transfer-encoding" && v.find("chunked") != std::string::npos) chunked = true;
+  }
+  if (!chunked) return request.body;
+  std::string out;
+  std::size_t at = 0;
+  const std::string& in = request.body;
+  while (at < in.size()) {
+    std::size_t eol = in.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    std::size_t size = 0, i = at;
+    for (; i < eol && std::isxdigit(static_cast<unsigned char>(in[i])) && size < (std::size_t{1} << 40); ++i) {
+      size = size * 16 + static_cast<std::size_t>(std::isdigit(static_cast<unsigned char>(in[i])) ? in[i] - '0' : (in[i] | 0x20) - 'a' + 10);
+    }
+    if (i == at || size == 0 || eol + 2 + size > in.size()) break;
+    out.append(in, eol + 2, size);
+    at = eol + 2 + size + 2;
+  }
+  return out;
 }
 
 }  // namespace mitigd

@@ -13,12 +13,15 @@ namespace mitigd {
 // need the rule core's request model: only the nginx module evaluates them.
 enum class InputKind {
   request_uri, path, query, method, header, cookie, cookie_named,
-  arg, args, arg_names, headers, header_names, path_raw_decoded
+  arg, args, arg_names, headers, header_names, path_raw_decoded,
+  body, body_arg, body_args, body_arg_names, files
 };
+// Whether the input reads the request body (the module reads it only when such a rule can answer).
+bool input_reads_body(InputKind kind);
 
 struct RuleInput {
   InputKind kind = InputKind::request_uri;
-  std::string name;  // for header:NAME, cookie:NAME and arg:NAME, lower case
+  std::string name;  // for header:NAME, cookie:NAME, arg:NAME and body_arg:NAME, lower case
 };
 
 // Whether every web engine (plain nginx directives, Apache mod_rewrite) can evaluate the input.
@@ -27,9 +30,13 @@ bool input_on_every_engine(InputKind kind);
 std::string to_string(const RuleInput& input);
 
 struct HttpRequest {
-  std::string method = "GET";
-  std::string target = "/";  // path and query, exactly as sent
-  std::vector<std::pair<std::string, std::string>> headers;
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  HttpRequest(std::string m = "GET", std::string t = "/", Headers h = {}, std::string b = {})
+      : method(std::move(m)), target(std::move(t)), headers(std::move(h)), body(std::move(b)) {}
+  std::string method;
+  std::string target;  // path and query, exactly as sent
+  Headers headers;
+  std::string body;  // sent with a Content-Length (its type is the Content-Type header, if any)
 };
 
 // Percent-decodes once with the rules of nginx set-misc's set_unescape_uri: %XX becomes the byte,
@@ -45,6 +52,11 @@ std::string_view raw_path(std::string_view target);
 // A header value as servers hand it on: without the optional whitespace (spaces, tabs) around it.
 std::string trim_ows(std::string_view value);
 std::string_view raw_query(std::string_view target);
+
+// The body a server hands on: a request whose Transfer-Encoding says chunked has its body as sent on
+// the wire (chunk sizes, extensions, trailers); the chunks joined. A malformed framing yields what
+// was read before it (nginx answers 400 there and no rule runs).
+std::string request_body(const HttpRequest& request);
 
 // The value an input has for a request (before `decode`), as nginx 1.22 computes it:
 // header:NAME is the first header of that name; cookie is every Cookie header joined by "; ".

@@ -66,11 +66,9 @@ RuleVerdict evaluate_request(const Manifest& m, const HttpRequest& request,
   std::string path = normalized_path(raw_path(request.target));
   for (const Action& a : m.actions) {
     const auto* rule = std::get_if<RewriteRule>(&a.detail);
-    for (std::size_t c = 0; rule && c < rule->when.size(); ++c) {
-      if (auto why = module_only_reason(rule->when[c]); !why.empty()) {
-        v.cannot_enforce = "action \"" + a.name + "\": " + why;
-        return v;
-      }
+    if (auto why = rule ? rule_module_only_reason(m, a, *rule) : std::string(); !why.empty()) {
+      v.cannot_enforce = "action \"" + a.name + "\": " + why;
+      return v;
     }
   }
   for (std::size_t i = 0; i < m.actions.size(); ++i) {
@@ -95,6 +93,7 @@ RuleVerdict evaluate_request(const Manifest& m, const CoreRules& core, const Htt
       // The rule core: an engine error (match or depth limit) makes the rule match, negated or
       // not, and ends its evaluation (fail closed), as the nginx module and nginx's `if` (500) do.
       auto verdict = core.evaluate(i, seen);
+      if (verdict.detected) v.detected.push_back(a.name);
       if (!verdict.matched) continue;
       v.blocked = true;
       v.engine_error = verdict.engine_error;

@@ -17,6 +17,7 @@ struct RuleVerdict {
   std::string action;        // the action that answered
   bool engine_error = false; // PCRE2 gave up; the server fails closed too
   std::string cannot_enforce; // Apache: why a rule of this manifest cannot run there (then nothing is predicted)
+  std::vector<std::string> detected;  // actions in detect mode that matched (and let the request through)
 };
 
 // vdir_prefixes: for disable_vdir / disable_app_pool actions, the prefixes the inventory gives

@@ -75,14 +75,18 @@ Result<ProbeResponse> HttpProber::send(const std::string& base_url, const HttpRe
   if (err != 0) return make_error(Errc::unavailable, base_url + ": connect: " + std::strerror(err));
 
   std::string wire = request.method + " " + request.target + " HTTP/1.1\r\n";
-  bool has_host = false;
+  bool has_host = false, framed = false;
   for (const auto& [name, value] : request.headers) {
     if (strcasecmp(name.c_str(), "host") == 0) has_host = true;
+    // A request that frames its own body (chunked, or a length it states) is sent as written.
+    if (strcasecmp(name.c_str(), "transfer-encoding") == 0 || strcasecmp(name.c_str(), "content-length") == 0) framed = true;
     wire += name + ": " + value + "\r\n";
   }
   if (!has_host) wire += "Host: localhost\r\n";
-  if (request.method == "POST" || request.method == "PUT") wire += "Content-Length: 0\r\n";
-  wire += "Connection: close\r\n\r\n";
+  if (!framed && (!request.body.empty() || request.method == "POST" || request.method == "PUT")) {
+    wire += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
+  }
+  wire += "Connection: close\r\n\r\n" + request.body;
   std::size_t sent = 0;
   while (sent < wire.size()) {
     if (!wait_for(sock.fd, POLLOUT, end)) return make_error(Errc::timeout, base_url + ": send timed out");

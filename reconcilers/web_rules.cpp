@@ -160,6 +160,12 @@ void render_module_rule(std::ostringstream& server, const Manifest& m, std::size
     if (w[i] == "scope") {
       server << "\n    scope " << nginx_quote(w[i + 1]);
       i += 2;
+    } else if (w[i] == "mode") {
+      server << "\n    mode " << w[i + 1];
+      i += 2;
+    } else if (w[i] == "body") {
+      server << "\n    body " << w[i + 1] << " " << w[i + 2];
+      i += 3;
     } else if (w[i] == "when") {
       server << "\n    when " << nginx_quote(w[i + 1]) << " " << w[i + 2] << " " << w[i + 3] << " " << nginx_quote(w[i + 4]);
       i += 5;
@@ -174,10 +180,8 @@ void render_module_rule(std::ostringstream& server, const Manifest& m, std::size
 // Why a rule cannot run on this engine (empty: it can): inputs, transforms and operators that only
 // the nginx module evaluates. The mitigation is then reported as not in force, with this reason.
 std::string engine_cannot(const Manifest& m, const Action& a, const RewriteRule& rule, const std::string& engine) {
-  for (const Condition& c : rule.when) {
-    if (auto why = module_only_reason(c); !why.empty()) {
-      return "mitigation " + m.id + ", action \"" + a.name + "\": cannot enforce on this server (" + engine + "): " + why;
-    }
+  if (auto why = rule_module_only_reason(m, a, rule); !why.empty()) {
+    return "mitigation " + m.id + ", action \"" + a.name + "\": cannot enforce on this server (" + engine + "): " + why;
   }
   return {};
 }

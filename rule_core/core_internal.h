@@ -10,8 +10,12 @@
 typedef enum {
     MC_IN_REQUEST_URI, MC_IN_PATH, MC_IN_QUERY, MC_IN_METHOD, MC_IN_COOKIE, MC_IN_HEADER,
     MC_IN_COOKIE_NAMED, MC_IN_ARG, MC_IN_ARGS, MC_IN_ARG_NAMES, MC_IN_HEADERS, MC_IN_HEADER_NAMES,
-    MC_IN_PATH_RAW_DECODED
+    MC_IN_PATH_RAW_DECODED, MC_IN_BODY, MC_IN_BODY_ARG, MC_IN_BODY_ARGS, MC_IN_BODY_ARG_NAMES, MC_IN_FILES
 } mc_input;
+
+#define MC_IS_BODY_INPUT(k) ((k) >= MC_IN_BODY)
+#define MC_DEFAULT_BODY_CAP 65536
+#define MC_MAX_BODY_CAP 1048576
 
 typedef enum { MC_T_DECODE = 1, MC_T_LOWER, MC_T_BASE64 } mc_transform;
 #define MC_MAX_TRANSFORMS 4
@@ -24,6 +28,7 @@ typedef struct {
     unsigned char *name;  /* header, cookie or argument name (owned) */
     size_t name_len;
     unsigned char transforms[MC_MAX_TRANSFORMS];  /* 0-terminated */
+    size_t cap;  /* body inputs: the bytes of the body inspected (the rule's cap) */
 } mc_subject;
 
 typedef struct {
@@ -45,6 +50,10 @@ typedef struct {
     mc_condition *conds;
     size_t nconds;
     int gated;
+    int detect;       /* mode detect: counted and logged, never answers */
+    int needs_body;   /* a condition reads the body */
+    int oversize_block;  /* a body longer than cap makes the rule answer (else: the cap is inspected) */
+    size_t cap;
 } mc_rule;
 
 typedef struct {
@@ -79,6 +88,10 @@ struct mc_ruleset {
     mc_grams *grams;  /* one per subject with literals */
     size_t ngrams;
     uint64_t *always;  /* rules without literals */
+    uint64_t *body_gated;  /* rules whose literals are in a body input */
+    uint64_t *oversize;    /* rules with oversize block: candidates once the body is read */
+    size_t ndetect;  /* rules in detect mode */
+    size_t body_cap;  /* the largest cap of a rule that reads the body; 0: none does */
     pcre2_match_data *md;
     int finished;
 };
@@ -87,6 +100,18 @@ int mc_hex_value(unsigned char c);
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n);
 size_t mc_cookie_values(mc_str cookies, mc_str name, mc_str *out, size_t max);
 size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max);
+
+/* A body's form, parsed once per request for the cap of the rules that read it. */
+typedef struct {
+    mc_str *names, *values, *files;
+    unsigned char *is_file;  /* per field: a multipart file (its content is not a body_args value) */
+    size_t n, nfiles;
+    int encoded;  /* urlencoded: names and values are %-encoded */
+} mc_form;
+
+int mc_parse_form(const mc_request *rq, size_t cap, const mc_alloc *a, mc_form *f);
+/* 1 when field i is called name, 0 when not, -1 when memory ran out. */
+int mc_form_name_is(const mc_form *f, size_t i, const unsigned char *name, size_t len, const mc_alloc *a);
 
 int mc_build_grams(mc_ruleset *rs, size_t subject);
 /* Marks in seen the rules of every literal of g occurring in s (folded); -1 when memory ran out. */

@@ -12,6 +12,12 @@ typedef struct {
     size_t nvalues[MC_MAX_SUBJECTS];
     unsigned char have[MC_MAX_SUBJECTS];
     unsigned regexes;
+    mc_str *qnames, *qvalues;  /* the query's arguments, split once */
+    size_t nq;
+    int have_query;
+    mc_form form;  /* the body's form, parsed once for form_cap */
+    size_t form_cap;
+    int have_form;
 } eval_state;
 
 static const unsigned char kEmpty[4] = {0, 0, 0, 0};
@@ -56,35 +62,87 @@ static int joined_cookies(const mc_request *rq, const mc_alloc *a, mc_str *out)
     return 0;
 }
 
-/* The query's arguments; for arg:NAME only those whose name, decoded, is NAME (ASCII case
- * folded), so that %69d=... is the argument id. */
-static size_t query_args(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *out, size_t max,
-                         int *nomem)
+/* The query's arguments, split once per request. */
+static int split_query(eval_state *st)
 {
-    mc_str *names = a->alloc(a->ctx, max * sizeof(mc_str)), *values = a->alloc(a->ctx, max * sizeof(mc_str));
-    unsigned char stack[256], *buf;
-    size_t n, i, k = 0, dl;
+    size_t max = 1, i;
+    if (st->have_query) return 0;
+    for (i = 0; i < st->rq->query.len; i++) max += st->rq->query.data[i] == '&';
+    st->qnames = st->a->alloc(st->a->ctx, max * sizeof(mc_str));
+    st->qvalues = st->a->alloc(st->a->ctx, max * sizeof(mc_str));
+    if (st->qnames == NULL || st->qvalues == NULL) return -1;
+    st->nq = mc_split_args(st->rq->query, st->qnames, st->qvalues, max);
+    st->have_query = 1;
+    return 0;
+}
 
-    *nomem = names == NULL || values == NULL;
+/* Values of arg:NAME (those whose name, decoded, is NAME, ASCII case folded, so that %69d=... is
+ * the argument id), args or arg_names; out has room for every argument. */
+static size_t query_args(eval_state *st, const mc_subject *s, mc_str *out, int *nomem)
+{
+    mc_form f;
+    size_t i, k = 0;
+    int is;
+
+    *nomem = split_query(st) != 0;
     if (*nomem) return 0;
-    n = mc_split_args(rq->query, names, values, max);
-    for (i = 0; i < n; i++) {
+    memset(&f, 0, sizeof(f));
+    f.names = st->qnames;
+    f.encoded = 1;
+    for (i = 0; i < st->nq; i++) {
         if (s->kind == MC_IN_ARG_NAMES) {
-            out[k++] = names[i];
+            out[k++] = st->qnames[i];
         } else if (s->kind == MC_IN_ARGS) {
-            out[k++] = values[i];
+            out[k++] = st->qvalues[i];
         } else {
             /* a long name may still decode to NAME ("%4z" decodes to nothing): no length cut-off */
-            buf = names[i].len <= sizeof(stack) ? stack : a->alloc(a->ctx, names[i].len);
-            if (buf == NULL) {
+            is = mc_form_name_is(&f, i, s->name, s->name_len, st->a);
+            if (is < 0) {
                 *nomem = 1;
                 return 0;
             }
-            dl = mc_unescape(names[i].data, names[i].len, buf);
-            if (dl == s->name_len && mc_strncasecmp(buf, s->name, dl) == 0) out[k++] = values[i];
+            if (is) out[k++] = st->qvalues[i];
         }
     }
     return k;
+}
+
+/* The values of a body input: the raw body (up to the cap) or its form's fields. */
+static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t *n)
+{
+    mc_form *f = &st->form;
+    size_t i;
+    int is;
+
+    *n = 0;
+    if (s->kind == MC_IN_BODY) {
+        if ((*out = st->a->alloc(st->a->ctx, sizeof(mc_str))) == NULL) return -1;
+        (*out)[0] = st->rq->body;
+        if ((*out)[0].len > s->cap) (*out)[0].len = s->cap;
+        *n = 1;
+        return 0;
+    }
+    if (!st->have_form || st->form_cap != s->cap) {
+        if (mc_parse_form(st->rq, s->cap, st->a, f) != 0) return -1;
+        st->form_cap = s->cap;
+        st->have_form = 1;
+    }
+    if ((*out = st->a->alloc(st->a->ctx, (f->n + 1) * sizeof(mc_str))) == NULL) return -1;
+    if (s->kind == MC_IN_FILES) {
+        for (i = 0; i < f->nfiles; i++) (*out)[(*n)++] = f->files[i];
+        return 0;
+    }
+    for (i = 0; i < f->n; i++) {
+        if (s->kind == MC_IN_BODY_ARG_NAMES) {
+            (*out)[(*n)++] = f->names[i];
+            continue;
+        }
+        if (f->is_file != NULL && f->is_file[i]) continue;  /* a file's content is not an argument */
+        is = s->kind == MC_IN_BODY_ARGS ? 1 : mc_form_name_is(f, i, s->name, s->name_len, st->a);
+        if (is < 0) return -1;
+        if (is) (*out)[(*n)++] = f->values[i];
+    }
+    return 0;
 }
 
 static size_t count_byte(mc_str v, unsigned char c)
@@ -102,7 +160,7 @@ static size_t value_bound(const mc_subject *s, const mc_request *rq, const mc_al
     switch (s->kind) {
     case MC_IN_ARG:
     case MC_IN_ARGS:
-    case MC_IN_ARG_NAMES: return count_byte(rq->query, '&') + 1;
+    case MC_IN_ARG_NAMES: return count_byte(rq->query, '&') + 1;  /* as split_query */
     case MC_IN_HEADER:
     case MC_IN_HEADERS:
     case MC_IN_HEADER_NAMES: return rq->nheaders + 1;
@@ -114,9 +172,10 @@ static size_t value_bound(const mc_subject *s, const mc_request *rq, const mc_al
 }
 
 /* The values of an input before its transforms, at most max of them (value_bound). */
-static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str cookies, mc_str *out,
-                          size_t max, int *nomem)
+static size_t base_values(eval_state *st, const mc_subject *s, mc_str cookies, mc_str *out, size_t max, int *nomem)
 {
+    const mc_request *rq = st->rq;
+    const mc_alloc *a = st->a;
     size_t i, n = 0;
     mc_str name, raw;
 
@@ -146,8 +205,8 @@ static size_t base_values(const mc_subject *s, const mc_request *rq, const mc_al
     case MC_IN_ARG:
     case MC_IN_ARGS:
     case MC_IN_ARG_NAMES:
-        return query_args(s, rq, a, out, max, nomem);
-    case MC_IN_PATH_RAW_DECODED:
+        return query_args(st, s, out, nomem);
+    default:  /* MC_IN_PATH_RAW_DECODED; body inputs are body_values' */
         raw = rq->request_uri;
         for (i = 0; i < raw.len && raw.data[i] != '?'; i++) {}
         out[0].data = a->alloc(a->ctx, i + 1);
@@ -200,12 +259,16 @@ static int load_values(eval_state *st, size_t subject)
     int nomem;
 
     if (st->have[subject]) return 0;
-    bound = value_bound(s, st->rq, st->a, &cookies, &nomem);
-    if (nomem) return -1;
-    out = st->a->alloc(st->a->ctx, bound * sizeof(mc_str));
-    if (out == NULL) return -1;
-    n = base_values(s, st->rq, st->a, cookies, out, bound, &nomem);
-    if (nomem) return -1;
+    if (MC_IS_BODY_INPUT(s->kind)) {
+        if (body_values(st, s, &out, &n) != 0) return -1;
+    } else {
+        bound = value_bound(s, st->rq, st->a, &cookies, &nomem);
+        if (nomem) return -1;
+        out = st->a->alloc(st->a->ctx, bound * sizeof(mc_str));
+        if (out == NULL) return -1;
+        n = base_values(st, s, cookies, out, bound, &nomem);
+        if (nomem) return -1;
+    }
     for (i = 0; i < n; i++) {
         if (out[i].data == NULL) out[i].data = kEmpty;
         for (t = 0; t < MC_MAX_TRANSFORMS && s->transforms[t]; t++) {
@@ -251,35 +314,81 @@ static int value_matches(eval_state *st, const mc_condition *c, mc_str v)
     return 0;
 }
 
-/* 1: the rule answers; 0: not; 2: it answers because a regex failed; -1: out of memory. */
+/* Whether condition c holds: 1 or 0; 2 when a regex failed; -1 when memory ran out. */
+static int condition_holds(eval_state *st, const mc_condition *c)
+{
+    size_t k;
+    int m, any = 0;
+    if (load_values(st, c->subject) != 0) return -1;
+    for (k = 0; k < st->nvalues[c->subject] && !any; k++) {
+        m = value_matches(st, c, st->values[c->subject][k]);
+        if (m < 0) return 2;  /* fail closed, whatever negation says */
+        any = m;
+    }
+    return any != c->negate;
+}
+
+/* 1: the rule answers; 0: not; 2: it answers because a regex failed; 3: its conditions on other
+ * inputs hold and it needs the body, which is not read yet; -1: out of memory. Conditions on
+ * other inputs go first, so that the body is read only for a rule that can still answer. */
 static int rule_holds(eval_state *st, const mc_rule *r)
 {
-    size_t j, k;
-    int m, any;
+    size_t j;
+    int m, pass, body;
 
     if (r->scope != NULL) {
         m = regex_matches(st, r->scope, st->rq->path);
         if (m <= 0) return m == 0 ? 0 : 2;
     }
-    for (j = 0; j < r->nconds; j++) {
-        const mc_condition *c = &r->conds[j];
-        if (load_values(st, c->subject) != 0) return -1;
-        any = 0;
-        for (k = 0; k < st->nvalues[c->subject] && !any; k++) {
-            m = value_matches(st, c, st->values[c->subject][k]);
-            if (m < 0) return 2;  /* fail closed, whatever negation says */
-            any = m;
+    for (pass = 0; pass < (r->needs_body ? 2 : 1); pass++) {
+        if (pass == 1 && !st->rq->body_read) return 3;
+        if (pass == 1 && r->oversize_block && st->rq->body_length > r->cap) return 1;
+        for (j = 0; j < r->nconds; j++) {
+            body = MC_IS_BODY_INPUT(st->rs->subjects[r->conds[j].subject].kind);
+            if (body != pass) continue;
+            m = condition_holds(st, &r->conds[j]);
+            if (m != 1) return m;
         }
-        if (any == c->negate) return 0;
     }
     return 1;
+}
+
+/* Sets in seen the rules whose literals occur; rules gated in a body input count as seen while
+ * the body is unread (their other conditions decide whether it is read). */
+static int prefilter(eval_state *st, uint64_t *seen, size_t words)
+{
+    size_t i, k;
+    for (i = 0; i < st->rs->ngrams; i++) {
+        const mc_grams *g = &st->rs->grams[i];
+        if (MC_IS_BODY_INPUT(st->rs->subjects[g->subject].kind) && !st->rq->body_read) continue;
+        if (load_values(st, g->subject) != 0) return -1;
+        for (k = 0; k < st->nvalues[g->subject]; k++) {
+            if (mc_scan(g, st->values[g->subject][k], seen, st->a) != 0) return -1;
+        }
+    }
+    /* Unread, a body may hold the literals; read, a body past a rule's cap may make it answer
+     * (oversize block) whatever its literals. */
+    for (i = 0; i < words; i++) seen[i] |= st->rq->body_read ? st->rs->oversize[i] : st->rs->body_gated[i];
+    return 0;
+}
+
+static int add_detected(eval_state *st, mc_verdict *out, size_t i)
+{
+    size_t *list;
+    if (out->ndetected == 0) {
+        list = st->a->alloc(st->a->ctx, st->rs->ndetect * sizeof(size_t));
+        if (list == NULL) return -1;
+        out->detected = list;
+    }
+    ((size_t *) out->detected)[out->ndetected++] = i;
+    return 0;
 }
 
 int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, mc_verdict *out)
 {
     eval_state st;
     uint64_t seen[MC_MAX_RULES / 64], candidates;
-    size_t i, k, w, words = (rs->nrules + 63) / 64;
+    size_t i, w, words = (rs->nrules + 63) / 64;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -287,17 +396,12 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     if (!rs->finished || rs->nrules == 0) return 0;
     memset(st.have, 0, rs->nsubjects);  /* values[] and nvalues[] are read only where have[] is set */
     st.regexes = 0;
+    st.have_query = st.have_form = 0;
     st.rs = rs;
     st.rq = rq;
     st.a = a;
     memset(seen, 0, words * sizeof(uint64_t));
-    for (i = 0; i < rs->ngrams; i++) {
-        const mc_grams *g = &rs->grams[i];
-        if (load_values(&st, g->subject) != 0) return -1;
-        for (k = 0; k < st.nvalues[g->subject]; k++) {
-            if (mc_scan(g, st.values[g->subject][k], seen, a) != 0) return -1;
-        }
-    }
+    if (prefilter(&st, seen, words) != 0) return -1;
     for (w = 0; w < words; w++) {
         candidates = seen[w] | rs->always[w];
         while (candidates) {
@@ -305,7 +409,15 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
             candidates &= candidates - 1;
             rc = rule_holds(&st, &rs->rules[i]);
             if (rc < 0) return -1;
-            if (rc > 0) {
+            if (rc == 3) {
+                memset(out, 0, sizeof(*out));
+                out->rule = -1;
+                out->need_body = 1;
+                return 0;
+            }
+            if (rc > 0 && rs->rules[i].detect) {
+                if (add_detected(&st, out, i) != 0) return -1;
+            } else if (rc > 0) {
                 out->rule = (long) i;
                 out->status = rs->rules[i].status;
                 out->id.data = rs->rules[i].id;

@@ -5,10 +5,15 @@
  *
  * A rule is given as the words of its directive (docs/rules.md, "the module's directive"):
  *
- *   ID STATUS [scope REGEX] when INPUT CODEC OP ARG [literals HEX,HEX...] [when ...]...
+ *   ID STATUS [scope REGEX] [mode detect] [body CAP pass|block]
+ *      when INPUT CODEC OP ARG [literals HEX,HEX...] [when ...]...
  *
  *   INPUT   request_uri path query method cookie header:NAME cookie:NAME
  *           arg:NAME args arg_names headers header_names path_raw_decoded
+ *           body body_arg:NAME body_args body_arg_names files
+ *   body    the first CAP bytes of the body are inspected (default 65536, at most 1048576); a longer
+ *           body passes the rule's body conditions on those bytes (pass) or makes it answer (block)
+ *   mode    detect: the rule answers nothing; the verdict lists it among the detected rules
  *   CODEC   raw | a comma list of transforms applied in order: decoded, lowercase, base64
  *   OP      ~ ~* (regex; * caseless), eq contains prefix suffix (ARG in hex; * caseless), len (ARG
  *           MIN-MAX, on the byte length); a leading ! negates
@@ -50,6 +55,12 @@ typedef struct {
     mc_str query;       /* raw query string (nginx $args) */
     const mc_header *headers;
     size_t nheaders;
+    /* The body. While body_read is 0, a rule that reads it and whose other conditions hold makes
+     * the verdict need_body: the adapter reads the body and evaluates again with body_read 1. */
+    int body_read;
+    mc_str body;          /* its first bytes: at least mc_ruleset_body_cap() of them when it is longer */
+    size_t body_length;   /* its whole length */
+    mc_str content_type;  /* the Content-Type the back end sees (empty when none) */
 } mc_request;
 
 /* Per-request memory: the module passes its request pool, the tester an arena. Never freed
@@ -77,7 +88,16 @@ typedef struct {
     mc_str id;          /* its id */
     int engine_error;   /* 1: it answered because a regex failed (fail closed) */
     unsigned regexes;   /* how many regexes ran (for cost reports) */
+    int need_body;      /* 1: a rule needs the body to decide (body_read was 0); nothing else is set */
+    const size_t *detected;  /* rules in detect mode that held, in order (they answer nothing) */
+    size_t ndetected;
 } mc_verdict;
+
+/* The bytes of the body the rules inspect at most (the largest cap; 0 when no rule reads the body). */
+size_t mc_ruleset_body_cap(const mc_ruleset *rs);
+/* Rule i's id and whether it runs in detect mode. */
+mc_str mc_rule_id(const mc_ruleset *rs, size_t i);
+int mc_rule_detect(const mc_ruleset *rs, size_t i);
 
 /* Evaluates the rules on a request: 0 (verdict filled), or -1 when memory ran out. */
 int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, mc_verdict *out);

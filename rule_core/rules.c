@@ -66,6 +66,8 @@ void mc_ruleset_free(mc_ruleset *rs)
     free(rs->literals);
     free(rs->grams);
     free(rs->always);
+    free(rs->body_gated);
+    free(rs->oversize);
     pcre2_match_data_free(rs->md);
     free(rs);
 }
@@ -73,6 +75,20 @@ void mc_ruleset_free(mc_ruleset *rs)
 size_t mc_ruleset_rules(const mc_ruleset *rs) { return rs->nrules; }
 
 int mc_rule_gated(const mc_ruleset *rs, size_t i) { return i < rs->nrules && rs->rules[i].gated; }
+
+size_t mc_ruleset_body_cap(const mc_ruleset *rs) { return rs->body_cap; }
+
+mc_str mc_rule_id(const mc_ruleset *rs, size_t i)
+{
+    mc_str id = {(const unsigned char *) "", 0};
+    if (i < rs->nrules) {
+        id.data = rs->rules[i].id;
+        id.len = rs->rules[i].id_len;
+    }
+    return id;
+}
+
+int mc_rule_detect(const mc_ruleset *rs, size_t i) { return i < rs->nrules && rs->rules[i].detect; }
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
@@ -102,7 +118,8 @@ static const struct {
     {"method", MC_IN_METHOD, 0}, {"cookie", MC_IN_COOKIE, 0}, {"header:", MC_IN_HEADER, 1},
     {"cookie:", MC_IN_COOKIE_NAMED, 1}, {"arg:", MC_IN_ARG, 1}, {"args", MC_IN_ARGS, 0},
     {"arg_names", MC_IN_ARG_NAMES, 0}, {"headers", MC_IN_HEADERS, 0}, {"header_names", MC_IN_HEADER_NAMES, 0},
-    {"path_raw_decoded", MC_IN_PATH_RAW_DECODED, 0},
+    {"path_raw_decoded", MC_IN_PATH_RAW_DECODED, 0}, {"body", MC_IN_BODY, 0}, {"body_arg:", MC_IN_BODY_ARG, 1},
+    {"body_args", MC_IN_BODY_ARGS, 0}, {"body_arg_names", MC_IN_BODY_ARG_NAMES, 0}, {"files", MC_IN_FILES, 0},
 };
 
 static int parse_input(mc_str w, mc_subject *s)
@@ -150,7 +167,7 @@ static long subject_index(mc_ruleset *rs, const mc_subject *s)
     size_t i;
     for (i = 0; i < rs->nsubjects; i++) {
         const mc_subject *o = &rs->subjects[i];
-        if (o->kind == s->kind && memcmp(o->transforms, s->transforms, MC_MAX_TRANSFORMS) == 0 &&
+        if (o->kind == s->kind && o->cap == s->cap && memcmp(o->transforms, s->transforms, MC_MAX_TRANSFORMS) == 0 &&
             o->name_len == s->name_len && (s->name_len == 0 || mc_strncasecmp(o->name, s->name, s->name_len) == 0)) {
             return (long) i;
         }
@@ -277,7 +294,7 @@ static int parse_range(mc_str w, size_t *min, size_t *max)
 }
 
 /* "when INPUT CODEC OP ARG" at words[i]: fills c (and the subject). */
-static int parse_condition(mc_ruleset *rs, const mc_str *w, mc_condition *c, char *err, size_t errlen)
+static int parse_condition(mc_ruleset *rs, mc_rule *r, const mc_str *w, mc_condition *c, char *err, size_t errlen)
 {
     mc_subject s;
     long idx, n;
@@ -285,6 +302,10 @@ static int parse_condition(mc_ruleset *rs, const mc_str *w, mc_condition *c, cha
     memset(&s, 0, sizeof(s));
     if (parse_input(w[1], &s) != 0) {
         return fail(err, errlen, "unknown input \"%.*s\"", (int) w[1].len, (const char *) w[1].data);
+    }
+    if (MC_IS_BODY_INPUT(s.kind)) {
+        s.cap = r->cap;
+        r->needs_body = 1;
     }
     if (parse_codec(w[2], s.transforms) != 0) {
         return fail(err, errlen, "expected raw or transforms (decoded, lowercase, base64), not \"%.*s\"", (int) w[2].len,
@@ -334,6 +355,22 @@ static int gate_on_literal_op(mc_ruleset *rs, mc_rule *r, size_t rule)
     return 0;
 }
 
+/* "body CAP pass|block", before the conditions (body inputs take the rule's cap). */
+static int parse_body_clause(mc_rule *r, mc_str cap, mc_str oversize)
+{
+    size_t min, max;
+    char buf[24];
+    if (cap.len == 0 || cap.len > 8) return -1;
+    memcpy(buf, cap.data, cap.len);
+    memcpy(buf + cap.len, "-", 2);
+    if (parse_range((mc_str){(const unsigned char *) buf, cap.len + 1}, &min, &max) != 0) return -1;
+    if (min < 1 || min > MC_MAX_BODY_CAP) return -1;
+    if (!word_is(oversize, "pass") && !word_is(oversize, "block")) return -1;
+    r->cap = min;
+    r->oversize_block = word_is(oversize, "block");
+    return 0;
+}
+
 static int parse_clauses(mc_ruleset *rs, mc_rule *r, size_t rule, const mc_str *w, size_t n, char *err, size_t errlen)
 {
     size_t i = 2;
@@ -341,9 +378,18 @@ static int parse_clauses(mc_ruleset *rs, mc_rule *r, size_t rule, const mc_str *
         if (word_is(w[i], "scope") && i + 1 < n && r->scope == NULL) {
             if ((r->scope = compile(w[i + 1], 1, err, errlen)) == NULL) return -1;
             i += 2;
+        } else if (word_is(w[i], "mode") && i + 1 < n && r->nconds == 0) {
+            if (!word_is(w[i + 1], "detect") && !word_is(w[i + 1], "enforce")) return fail(err, errlen, "mode is detect or enforce");
+            r->detect = word_is(w[i + 1], "detect");
+            i += 2;
+        } else if (word_is(w[i], "body") && i + 2 < n && r->nconds == 0) {
+            if (parse_body_clause(r, w[i + 1], w[i + 2]) != 0) {
+                return fail(err, errlen, "expected \"body CAP pass|block\" with CAP from 1 to %d", MC_MAX_BODY_CAP);
+            }
+            i += 3;
         } else if (word_is(w[i], "when") && i + 4 < n) {
             mc_condition *c = &r->conds[r->nconds];
-            if (parse_condition(rs, &w[i], c, err, errlen) != 0) return -1;
+            if (parse_condition(rs, r, &w[i], c, err, errlen) != 0) return -1;
             r->nconds++;
             i += 5;
             if (i + 1 < n && word_is(w[i], "literals")) {
@@ -386,6 +432,7 @@ int mc_rule_add(mc_ruleset *rs, const mc_str *w, size_t n, char *err, size_t err
     r = &rs->rules[rs->nrules];
     memset(r, 0, sizeof(*r));
     r->status = atoi(status);
+    r->cap = MC_DEFAULT_BODY_CAP;
     r->id = dup_bytes(w[0].data, w[0].len);
     r->id_len = w[0].len;
     r->conds = calloc(n / 5 + 1, sizeof(mc_condition));
@@ -423,8 +470,19 @@ int mc_ruleset_finish(mc_ruleset *rs, char *err, size_t errlen)
     for (s = 0; s < rs->nsubjects; s++) {
         if (mc_build_grams(rs, s) != 0) return fail(err, errlen, "out of memory");
     }
+    rs->body_gated = calloc(rs->nrules / 64 + 1, sizeof(uint64_t));
+    rs->oversize = calloc(rs->nrules / 64 + 1, sizeof(uint64_t));
+    if (rs->body_gated == NULL || rs->oversize == NULL) return fail(err, errlen, "out of memory");
+    for (i = 0; i < rs->nliterals; i++) {
+        if (MC_IS_BODY_INPUT(rs->subjects[rs->literals[i].subject].kind)) {
+            rs->body_gated[rs->literals[i].rule / 64] |= (uint64_t) 1 << (rs->literals[i].rule % 64);
+        }
+    }
     for (i = 0; i < rs->nrules; i++) {
         if (!rs->rules[i].gated) rs->always[i / 64] |= (uint64_t) 1 << (i % 64);
+        if (rs->rules[i].needs_body && rs->rules[i].cap > rs->body_cap) rs->body_cap = rs->rules[i].cap;
+        rs->ndetect += rs->rules[i].detect;
+        if (rs->rules[i].needs_body && rs->rules[i].oversize_block) rs->oversize[i / 64] |= (uint64_t) 1 << (i % 64);
     }
     rs->finished = 1;
     return 0;

@@ -3,93 +3,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <deque>
-#include <memory>
-#include <sstream>
 #include <string>
-#include <vector>
 
-namespace {
+#include "core_helpers.hpp"
 
-struct Arena {
-  std::deque<std::string> blocks;
-  static void* alloc(void* ctx, size_t n) {
-    auto* self = static_cast<Arena*>(ctx);
-    self->blocks.emplace_back(n + 1, '\0');
-    return self->blocks.back().data();
-  }
-};
-
-mc_str str(const std::string& s) { return {reinterpret_cast<const unsigned char*>(s.data()), s.size()}; }
-
-std::vector<std::string> split_words(const std::string& line) {
-  std::vector<std::string> w;
-  std::istringstream in(line);
-  for (std::string s; in >> s;) w.push_back(s);
-  return w;
-}
-
-std::string hex(const std::string& s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += d[c >> 4];
-    out += d[c & 15];
-  }
-  return out;
-}
-
-struct Rules {
-  std::unique_ptr<mc_ruleset, void (*)(mc_ruleset*)> rs{mc_ruleset_new(), mc_ruleset_free};
-  std::string error;
-  bool add(const std::string& line) {
-    auto words = split_words(line);
-    std::vector<mc_str> w;
-    for (const auto& s : words) w.push_back(str(s));
-    char err[256] = "";
-    int rc = mc_rule_add(rs.get(), w.data(), w.size(), err, sizeof err);
-    error = err;
-    return rc == 0;
-  }
-  void finish() {
-    char err[256];
-    REQUIRE(mc_ruleset_finish(rs.get(), err, sizeof err) == 0);
-  }
-};
-
-struct Request {
-  std::string method = "GET", uri = "/", path = "/", query;
-  std::vector<std::pair<std::string, std::string>> headers;
-  Request& target(const std::string& t) {
-    uri = t;
-    auto q = t.find('?');
-    path = t.substr(0, q);
-    query = q == std::string::npos ? "" : t.substr(q + 1);
-    return *this;
-  }
-  Request& header(const std::string& n, const std::string& v) {
-    headers.emplace_back(n, v);
-    return *this;
-  }
-};
-
-mc_verdict eval(Rules& r, const Request& q, Arena& arena) {
-  std::vector<mc_header> hs;
-  for (const auto& [n, v] : q.headers) hs.push_back({str(n), str(v)});
-  mc_request rq{str(q.method), str(q.uri), str(q.path), str(q.query), hs.data(), hs.size()};
-  mc_alloc a{&Arena::alloc, &arena};
-  mc_verdict v;
-  REQUIRE(mc_evaluate(r.rs.get(), &rq, &a, &v) == 0);
-  return v;
-}
-
-std::string answer(Rules& r, const Request& q) {
-  Arena arena;
-  mc_verdict v = eval(r, q, arena);
-  return v.rule < 0 ? "pass" : std::string(reinterpret_cast<const char*>(v.id.data), v.id.len);
-}
-
-}  // namespace
+using namespace core_test;
 
 TEST_CASE("Core: the decoder is set-misc's (once, '+' a space, stray '%' dropped)", "[rule_core]") {
   auto dec = [](const std::string& in) {
@@ -243,8 +161,13 @@ TEST_CASE("Core: bad directives are refused with the word at fault, and change n
   Rules r;
   CHECK_FALSE(r.add("X 99 when path raw ~ a"));
   CHECK(r.error.find("status") != std::string::npos);
-  CHECK_FALSE(r.add("X 403 when body raw ~ a"));
-  CHECK(r.error.find("unknown input \"body\"") != std::string::npos);
+  CHECK_FALSE(r.add("X 403 when bodies raw ~ a"));
+  CHECK(r.error.find("unknown input \"bodies\"") != std::string::npos);
+  CHECK_FALSE(r.add("X 403 body 0 pass when body raw ~ a"));
+  CHECK_FALSE(r.add("X 403 body 1048577 pass when body raw ~ a"));
+  CHECK_FALSE(r.add("X 403 body 100 drop when body raw ~ a"));
+  CHECK_FALSE(r.add("X 403 when body raw ~ a body 100 pass"));
+  CHECK_FALSE(r.add("X 403 mode watch when path raw ~ a"));
   CHECK_FALSE(r.add("X 403 when path gzip ~ a"));
   CHECK_FALSE(r.add("X 403 when path raw like a"));
   CHECK_FALSE(r.add("X 403 when path raw ~ (unclosed"));
