@@ -2,6 +2,7 @@
 #include "daemon/cli_common.hpp"
 #include "daemon/control_protocol.hpp"
 #include "daemon/reconcile.hpp"
+#include "reconcilers/rule_counters.hpp"
 
 #include <boost/json.hpp>
 
@@ -11,7 +12,6 @@
 #include <iostream>
 #include <set>
 #include <sstream>
-
 namespace mitigd {
 namespace json = boost::json;
 
@@ -111,6 +111,41 @@ static int status_via_daemon(Cli& cli, const Config& config) {
   return 0;
 }
 
+// The nginx module's per-rule match counters, summed by mitigation, and each mitigation's rule mode.
+struct RuleHits {
+  bool counters_read = false;
+  std::string error;
+  std::map<std::string, MitigationHits> by_mitigation;
+  std::map<std::string, std::string> modes;  // "enforce", "detect" or "enforce and detect"
+};
+
+RuleHits read_hits(const std::string& url, const std::vector<Manifest>& manifests) {
+  RuleHits h;
+  for (const Manifest& m : manifests) {
+    std::set<std::string> modes;
+    for (const Action& a : m.actions) {
+      if (a.kind == ActionKind::rewrite_rule) modes.insert(to_string(m.mode_of(a)));
+    }
+    if (!modes.empty()) h.modes[m.id] = modes.size() == 2 ? "enforce and detect" : *modes.begin();
+  }
+  if (url.empty()) return h;
+  auto counters = read_rule_counters(url);
+  if (!counters) {
+    h.error = counters.error().message;
+    return h;
+  }
+  h.counters_read = true;
+  h.by_mitigation = hits_by_mitigation(*counters);
+  return h;
+}
+
+void print_hits(RuleHits& hits, const std::string& id) {
+  if (!hits.counters_read || !hits.modes.contains(id)) return;
+  const auto& h = hits.by_mitigation[id];
+  std::cout << "    rules in " << hits.modes[id] << " mode: " << h.enforce << " request(s) blocked, " << h.detect
+            << " detected and let through (since nginx started)\n";
+}
+
 int cmd_status(Cli& cli, const Args&) {
   if (Config config = cli.config(); state_is_private(config) && daemon_reachable(config)) {
     return status_via_daemon(cli, config);
@@ -120,6 +155,7 @@ int cmd_status(Cli& cli, const Args&) {
   print_warnings(cli, warnings);
   auto rows = status_rows(*l, l->engine->plan(*l->store, now_seconds()));
   const Inputs& in = l->engine->inputs();
+  RuleHits hits = read_hits(l->engine->counters_url(), in.manifests.manifests);
   if (cli.json_out) {
     json::object o;
     o["host"] = in.inventory.host;
@@ -131,12 +167,18 @@ int cmd_status(Cli& cli, const Args&) {
       m["status"] = r.status;
       m["since"] = r.since;
       m["title"] = r.title;
+      if (hits.counters_read && hits.modes.contains(r.id)) {
+        const auto& h = hits.by_mitigation[r.id];
+        m["rule_mode"] = hits.modes[r.id];
+        m["rule_matches"] = json::object{{"enforce", h.enforce}, {"detect", h.detect}};
+      }
       arr.push_back(std::move(m));
     }
     o["mitigations"] = std::move(arr);
     json::array w;
     for (const auto& s : warnings) w.push_back(json::string(s));
     o["warnings"] = std::move(w);
+    if (!hits.error.empty()) o["rule_counters_error"] = hits.error;
     if (const auto& fs = l->engine->feed_status()) {
       json::object f;
       f["last_success"] = fs->last_success ? format_utc(*fs->last_success) : "";
@@ -183,8 +225,10 @@ int cmd_status(Cli& cli, const Args&) {
       std::cout << "  " << r.id << " r" << r.revision << "  " << r.title.substr(0, r.title.find('\n'))
                 << (r.since.empty() ? "" : "  (since " + r.since + ")") << "\n    " << r.reason << "\n";
       if (r.state.next_attempt) std::cout << "    next attempt: " << format_utc(*r.state.next_attempt) << "\n";
+      print_hits(hits, r.id);
     }
   }
+  if (!hits.error.empty()) std::cout << "\nRule match counters not read: " << hits.error << "\n";
   int not_in_force = 0;
   for (const Row& r : rows) not_in_force += r.state.not_in_force ? 1 : 0;
   if (not_in_force) std::cout << "\n" << not_in_force << " mitigation(s) NOT IN FORCE. `mitigctl retry [ID...]` retries now.\n";

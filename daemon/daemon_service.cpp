@@ -43,6 +43,7 @@ struct WorkerResult {
   bool unit_bus_changed = false;
   std::shared_ptr<sd_bus> unit_bus;
   std::string unit_watch_error;
+  std::optional<std::pair<std::string, std::map<std::string, RuleOrigin>>> rule_source;  // for metrics
 };
 
 // The network is used on the poll timer, at startup, on SIGHUP and when asked; every other
@@ -157,7 +158,10 @@ class Daemon {
       }
       for (const auto& ids : retry) clear_failures(*store_, ids, "mitigd (control socket)");
       w.report = reconcile(*engine_, *store_, RunRequest{why, "mitigd", true, online_trigger(why), std::nullopt});
-      if (engine_->loaded()) watch_sets(w);
+      if (engine_->loaded()) {
+        watch_sets(w);
+        w.rule_source.emplace(engine_->counters_url(), rule_origins(engine_->inputs().manifests.manifests));
+      }
     } catch (const std::exception& e) {
       w.report.error = e.what();
     }
@@ -210,6 +214,7 @@ class Daemon {
     if (!w.config_note.empty()) log_.log(w.new_config ? LOG_NOTICE : LOG_ERR, w.config_note);
     run_log_.after_run(w.run, r);
     metrics_.record_run(r);
+    if (w.rule_source) metrics_.set_rule_source(std::move(w.rule_source->first), std::move(w.rule_source->second));
     if (r.feed) metrics_.record_feed(r.feed->expires ? r.feed->expires->time_since_epoch().count() : 0, r.feed->error.empty(), r.feed->expired);
     notify_systemd(w);
     if (!options_.once) {

@@ -23,6 +23,15 @@ Engine::Engine(Config config, CommandRunner& runner, Prober& prober, Clock& cloc
   if (!systemd_factory_) systemd_factory_ = [](const std::string& bus) { return make_sdbus_systemd(bus); };
 }
 
+namespace {
+// The policy's rule modes over the manifests' (detect while trying a rule, enforce to promote).
+void apply_rule_modes(const Policy& policy, std::vector<Manifest>& manifests) {
+  for (Manifest& m : manifests) {
+    if (auto mode = policy.rule_mode(m.id); !mode.empty()) apply_rule_mode(m, mode);
+  }
+}
+}  // namespace
+
 Result<void> Engine::load(state::Store* store, bool refresh_feed) {
   auto inventory = load_inventory(config_.inventory);
   if (!inventory) return inventory.error();
@@ -39,6 +48,7 @@ Result<void> Engine::load(state::Store* store, bool refresh_feed) {
     manifests = feed::load_manifest_dir(config_.manifests_dir, store);
   }
   if (!manifests) return manifests.error();
+  apply_rule_modes(*policy, manifests->manifests);
   inputs_ = Inputs{std::move(*inventory), std::move(*policy), std::move(*manifests)};
   units_.reset();
   web_.reset();
@@ -76,6 +86,12 @@ std::map<std::string, const Manifest*> Engine::manifests_by_id() const {
   std::map<std::string, const Manifest*> out;
   for (const Manifest& m : inputs_->manifests.manifests) out[m.id] = &m;
   return out;
+}
+
+std::string Engine::counters_url() const {
+  if (!inputs_ || !inputs_->inventory.web_server) return {};
+  const auto& w = *inputs_->inventory.web_server;
+  return w.kind == WebServerKind::nginx && w.rules_engine == RulesEngine::module ? w.probe_url : std::string();
 }
 
 std::vector<Decision> Engine::decide(state::Store& store, SysSeconds now) {

@@ -51,6 +51,8 @@ class Engine {
   Plan plan(state::Store& store, SysSeconds now, RevertScope revert = RevertScope::none);
   ApplyOutcome apply(const Plan& plan, state::Store& store, const std::string& run_id, const std::string& actor);
   std::map<std::string, const Manifest*> manifests_by_id() const;
+  // The loopback URL whose prelude serves the nginx module's rule counters; empty without the module.
+  std::string counters_url() const;
   std::vector<Reconciler*> reconcilers();
   void set_checkpoint(Checkpoint c) { checkpoint_ = std::move(c); }
   void set_self_writes(web::SelfWrites* writes) { self_writes_ = writes; }

@@ -5,6 +5,21 @@
 
 namespace mitigd {
 
+namespace {
+std::string prometheus_label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
 void Metrics::count_trigger(const std::string& trigger) { ++triggers_[trigger]; }
 
 void Metrics::record_run(const RunReport& run) {
@@ -60,6 +75,30 @@ void Metrics::render_mitigations(std::ostream& o) const {
   }
 }
 
+void Metrics::set_rule_source(std::string counters_url, std::map<std::string, RuleOrigin> origins) {
+  counters_url_ = std::move(counters_url);
+  origins_ = std::move(origins);
+}
+
+// The module's counters, read now (loopback, 1 s deadline): a rule of a mitigation no longer
+// loaded keeps its id as the action name, so that no count disappears while nginx still has it.
+void Metrics::render_rule_matches(std::ostream& o) const {
+  if (counters_url_.empty()) return;
+  auto counters = read_rule_counters(counters_url_);
+  o << "# HELP mitigd_rule_counters_up 1 when the nginx module's rule counters could be read.\n"
+       "# TYPE mitigd_rule_counters_up gauge\nmitigd_rule_counters_up " << (counters ? 1 : 0) << "\n";
+  if (!counters) return;
+  o << "# HELP mitigd_rule_matches_total Requests each rule matched (enforce: answered; detect: let through), since nginx started.\n"
+       "# TYPE mitigd_rule_matches_total counter\n";
+  for (const RuleCounter& c : *counters) {
+    auto it = origins_.find(c.rule);
+    std::string mitigation = it != origins_.end() ? it->second.mitigation : c.rule.substr(0, c.rule.find('#'));
+    std::string action = it != origins_.end() ? it->second.action : c.rule;
+    o << "mitigd_rule_matches_total{mitigation=\"" << mitigation << "\",action=\"" << prometheus_label(action)
+      << "\",mode=\"" << c.mode << "\"} " << c.matches << "\n";
+  }
+}
+
 std::string Metrics::render() const {
   std::ostringstream o;
   o << "# HELP mitigd_build_info Build information.\n# TYPE mitigd_build_info gauge\n"
@@ -79,6 +118,7 @@ std::string Metrics::render() const {
   o << "# HELP mitigd_triggers_total Reconcile requests by trigger.\n# TYPE mitigd_triggers_total counter\n";
   for (const auto& [t, n] : triggers_) o << "mitigd_triggers_total{trigger=\"" << t << "\"} " << n << "\n";
   render_mitigations(o);
+  render_rule_matches(o);
   o << "# HELP mitigd_inputs_valid 1 when the last load of policy, inventory and manifests succeeded; 0 while the last good ones are kept.\n"
     << "# TYPE mitigd_inputs_valid gauge\nmitigd_inputs_valid " << (inputs_ok_ ? 1 : 0) << "\n";
   o << "# HELP mitigd_feed_last_success_timestamp_seconds When manifests were last loaded and verified.\n"

@@ -1,6 +1,7 @@
 #pragma once
 // Prometheus text exposition of the daemon's state. Only touched on the event-loop thread.
 #include "daemon/reconcile.hpp"
+#include "reconcilers/rule_counters.hpp"
 
 #include <map>
 #include <ostream>
@@ -15,10 +16,16 @@ class Metrics {
   void record_run(const RunReport& run);
   // The signed feed: expiry of the trusted metadata, whether the last online update worked.
   void record_feed(long expires, bool last_update_ok, bool expired);
+  // Where the nginx module's per-rule counters are read at each scrape (empty url: no module) and
+  // which mitigation and action each rule id belongs to.
+  void set_rule_source(std::string counters_url, std::map<std::string, RuleOrigin> origins);
   std::string render() const;
 
  private:
   void render_mitigations(std::ostream& o) const;
+  void render_rule_matches(std::ostream& o) const;
+  std::string counters_url_;
+  std::map<std::string, RuleOrigin> origins_;
   std::map<std::string, long> triggers_;
   std::map<std::string, long> reconciles_;
   double duration_sum_ = 0, last_duration_ = 0;

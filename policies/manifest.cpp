@@ -25,6 +25,12 @@ bool RewriteRule::reads_body() const {
   return std::any_of(when.begin(), when.end(), [](const Condition& c) { return input_reads_body(c.input.kind); });
 }
 
+void apply_rule_mode(Manifest& m, const std::string& mode) {
+  if (mode != "detect" && mode != "enforce") return;
+  m.mode = mode == "detect" ? RuleMode::detect : RuleMode::enforce;
+  for (Action& a : m.actions) a.mode.reset();
+}
+
 const char* to_string(RuleMode mode) { return mode == RuleMode::detect ? "detect" : "enforce"; }
 
 const char* to_string(ActionKind kind) {

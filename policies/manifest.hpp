@@ -148,6 +148,9 @@ std::string guess_manifest_id(std::string_view text, const std::string& name);
 Result<std::vector<Probe>> parse_request_list(const std::string& file, std::string_view text);
 
 bool is_valid_mitigation_id(std::string_view id);
+
+// A policy's rule mode for a mitigation ("detect" | "enforce") over its manifest's and its actions'.
+void apply_rule_mode(Manifest& m, const std::string& mode);
 // The characters we accept in names that may reach a config comment or a message.
 std::string name_problem(std::string_view name, std::size_t max_bytes);
 std::string scope_problem(std::string_view scope);

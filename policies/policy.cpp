@@ -14,6 +14,13 @@ using json_input::ObjectReader;
 
 const char* to_string(Mode mode) { return mode == Mode::enforce ? "enforce" : "dry-run"; }
 
+std::string Policy::rule_mode(const std::string& id) const {
+  for (const PolicyFile* f : {&server, &org}) {
+    if (auto it = f->rule_modes.find(id); it != f->rule_modes.end()) return it->second;
+  }
+  return {};
+}
+
 Mode Policy::mode() const {
   if (org.mode == Mode::dry_run || server.mode == Mode::dry_run) return Mode::dry_run;
   return Mode::enforce;
@@ -88,6 +95,18 @@ PolicyFile parse_policy_or_throw(const std::string& file, const json::value& doc
       er.finish();
       p.blocked.push_back(std::move(e));
     }
+  }
+  if (const json::value* modes = r.optional("rule_modes")) {
+    ObjectReader mr(*modes, file, r.child_path("rule_modes"));
+    for (const auto& kv : mr.object()) {
+      std::string id(kv.key());
+      if (!is_valid_mitigation_id(id)) json_input::fail_at(file, mr.child_path(id), "a mitigation id such as M1 as the key");
+      std::string mode = mr.string(id, 16);
+      if (mode != "detect" && mode != "enforce") mr.fail(id, "\"detect\" or \"enforce\"");
+      p.rule_modes[id] = mode;
+    }
+    if (p.rule_modes.size() > limits::kBlockedEntries) r.fail("rule_modes", "at most " + std::to_string(limits::kBlockedEntries) + " entries");
+    mr.finish();
   }
   r.finish();
   return p;

@@ -4,6 +4,7 @@
 #include "policies/error.hpp"
 #include "policies/time_util.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct PolicyFile {
   std::optional<bool> auto_revert;
   std::optional<bool> revert_on_feed_expiry;  // "on_feed_expiry": "keep" (default) | "revert"
   std::vector<BlockEntry> blocked;
+  // "rule_modes": {"M1": "detect"}: the mode of every request rule of a mitigation, over what its
+  // manifest says; promoting a rule to enforce is changing (or removing) one line.
+  std::map<std::string, std::string> rule_modes;
 };
 
 struct Policy {
@@ -45,6 +49,8 @@ struct Policy {
   // Whether mitigations from an expired feed are reverted (default: they stay in force).
   bool revert_on_feed_expiry() const;
   // The entry that blocks `id` at time `now`, org first; nullptr when none does.
+  // The rule mode the policy sets for a mitigation ("detect" | "enforce"), server first; empty: none.
+  std::string rule_mode(const std::string& id) const;
   const BlockEntry* blocking_entry(std::string_view id, SysSeconds now, std::string* level) const;
 };
 

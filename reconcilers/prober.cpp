@@ -53,6 +53,22 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point end) {
   }
 }
 
+// Reads into `in` until `done(in)` or the peer closes; false when the deadline passes first.
+template <typename Done>
+bool read_until(int fd, std::string& in, std::chrono::steady_clock::time_point end, Done done) {
+  char buf[8192];
+  while (!done(in)) {
+    if (!wait_for(fd, POLLIN, end)) return false;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;  // closed or reset
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool has_head(const std::string& in) { return in.find("\r\n\r\n") != std::string::npos || in.size() >= 65536; }
+
 }  // namespace
 
 Result<ProbeResponse> HttpProber::send(const std::string& base_url, const HttpRequest& request) {
@@ -100,13 +116,11 @@ Result<ProbeResponse> HttpProber::send(const std::string& base_url, const HttpRe
     sent += static_cast<std::size_t>(n);
   }
   std::string in;
-  char buf[8192];
-  while (in.find("\r\n\r\n") == std::string::npos && in.size() < 65536) {
-    if (!wait_for(sock.fd, POLLIN, end)) return make_error(Errc::timeout, base_url + ": no response in time");
-    ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) break;  // closed or reset
-    in.append(buf, static_cast<std::size_t>(n));
+  if (!read_until(sock.fd, in, end, has_head)) return make_error(Errc::timeout, base_url + ": no response in time");
+  // Interim answers (100 Continue to a request with Expect) come before the final one: skipped.
+  while (in.starts_with("HTTP/1.") && in.size() >= 12 && in[9] == '1' && in.find("\r\n\r\n") != std::string::npos) {
+    in.erase(0, in.find("\r\n\r\n") + 4);
+    if (!read_until(sock.fd, in, end, has_head)) return make_error(Errc::timeout, base_url + ": no final response in time");
   }
   ProbeResponse r;
   if (!in.starts_with("HTTP/1.") || in.size() < 12) {
@@ -114,7 +128,15 @@ Result<ProbeResponse> HttpProber::send(const std::string& base_url, const HttpRe
     return r;
   }
   r.status = std::atoi(in.substr(9, 3).c_str());
-  r.headers = in.substr(0, in.find("\r\n\r\n"));
+  std::size_t head_end = in.find("\r\n\r\n");
+  r.headers = in.substr(0, head_end);
+  if (max_body_ == 0 || head_end == std::string::npos) return r;
+  r.body = in.substr(head_end + 4);
+  // Connection: close: the body ends when the server closes.
+  if (!read_until(sock.fd, r.body, end, [this](const std::string& b) { return b.size() >= max_body_; })) {
+    return make_error(Errc::timeout, base_url + ": response body not complete in time");
+  }
+  if (r.body.size() > max_body_) r.body.resize(max_body_);
   return r;
 }
 

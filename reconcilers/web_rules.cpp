@@ -1,5 +1,7 @@
 #include "reconcilers/web_rules.hpp"
 
+#include "reconcilers/rule_counters.hpp"
+
 #include "policies/core_rules.hpp"
 #include "policies/pattern_literals.hpp"
 #include "policies/request_semantics.hpp"
@@ -430,6 +432,10 @@ std::vector<RenderedFile> render_prelude(WebServerKind server, const std::string
                            "set_unescape_uri $mitigd_args_decoded $args;\n")) +
         "# Answers only over loopback: tells mitigd that this configuration is the one serving.\n"
         "location = " + generation_path(generation) + " { allow 127.0.0.0/8; allow ::1; deny all; return 204; }\n";
+    if (engine == RulesEngine::module) {
+      body += "# Per-rule match counters of the module (mitigd_rule_matches_total), over loopback only.\n"
+              "location = " + std::string(kCountersPath) + " { allow 127.0.0.0/8; allow ::1; deny all; mitigd_counters; }\n";
+    }
     return {{Context::server, kPreludeName, with_marker("_prelude", 1, body)}};
   }
   std::string body =

@@ -28,6 +28,7 @@ start_site() {
   sed -i "s#http://127.0.0.1:18080#http://127.0.0.1:$site_port#" "$work/server/inventory.json"
   python3 "$root/tests/integration/upstream_app.py" "$app_port" >/dev/null & pids+=($!)
   prefix="$work/var/nginx"
+  chmod 711 "$work"  # the workers (nobody) write bodies past client_body_buffer_size to $prefix/tmp/body
   mkdir -p "$prefix"/{conf,logs,tmp} "$prefix"/mitigd/{http,server}
   cat > "$prefix/conf/nginx.conf" <<NGINX
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -38,7 +39,8 @@ pcre_jit on;
 worker_processes 1;
 events { worker_connections 512; }
 http {
-  access_log off;
+  log_format mitigd '\$request_method \$uri \$status blocked_by=\$mitigd_blocked_by detected_by=\$mitigd_detected_by';
+  access_log logs/access.log mitigd;
   client_body_temp_path $prefix/tmp/body; proxy_temp_path $prefix/tmp/proxy;
   fastcgi_temp_path $prefix/tmp/fcgi; uwsgi_temp_path $prefix/tmp/uwsgi; scgi_temp_path $prefix/tmp/scgi;
   include $prefix/mitigd/http/*.conf;

@@ -3,7 +3,7 @@
 
 Every answer carries `X-Upstream: app`, so a test can tell the application's answer from the front
 server's. OWA pages are HTML with the application's own Content-Security-Policy; OWA service calls
-are JSON. Listens on 127.0.0.1 only; stops when its parent closes stdin or on SIGTERM.
+are JSON; /echo-body answers with the request body it received. Listens on 127.0.0.1 only; stops when its parent closes stdin or on SIGTERM.
 """
 import http.server
 import sys
@@ -18,10 +18,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def answer(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        received = self.rfile.read(length) if length else b""
         path = self.path.lower()
         body = ("app: %s %s\n" % (self.command, self.path)).encode()
+        if path.startswith("/echo-body"):  # what the front server passed on, for body tests
+            body = received
         self.send_response(200)
         self.send_header("X-Upstream", "app")
         if path.startswith("/owa/service.svc"):

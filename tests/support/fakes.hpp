@@ -109,14 +109,14 @@ class FakeNginx final : public CommandRunner, public Prober {
       auto marker = web::read_marker(text);
       if (!marker) continue;
       if (name == web::kPreludeName && request.target == web::generation_path(web::generation_of(text))) {
-        return ProbeResponse{false, 204, ""};
+        return ProbeResponse{false, 204, "", ""};
       }
       auto m = manifests.find(marker->id);
       if (m == manifests.end()) continue;
       RuleVerdict v = evaluate_request(m->second, request);
-      if (v.blocked) return ProbeResponse{v.status == 444, v.status == 444 ? 0 : v.status, ""};
+      if (v.blocked) return ProbeResponse{v.status == 444, v.status == 444 ? 0 : v.status, "", ""};
     }
-    return ProbeResponse{false, 200, ""};
+    return ProbeResponse{false, 200, "", ""};
   }
 
   std::map<std::string, std::string> served() const { return served_; }
