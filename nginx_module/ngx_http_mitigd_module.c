@@ -410,7 +410,9 @@ mitigd_handler(ngx_http_request_t *r)
     mc_verdict          v;
     ngx_int_t           rc;
 
-    if (scf->rules == NULL || mc_ruleset_rules(scf->rules) == 0) {
+    /* The client's request is judged once: an internal redirect (error_page, try_files, named
+     * locations) re-enters this phase with the same request, already judged. */
+    if (scf->rules == NULL || mc_ruleset_rules(scf->rules) == 0 || r->internal) {
         return NGX_DECLINED;
     }
     ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);

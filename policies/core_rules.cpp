@@ -90,9 +90,18 @@ std::optional<std::pair<std::size_t, std::vector<std::string>>> rule_gate(const 
 
 std::vector<std::string> core_rule_words(const Manifest& m, std::size_t index, const Action& a, const RewriteRule& rule) {
   std::vector<std::string> w = {m.id + "#" + std::to_string(index), std::to_string(rule.respond.status)};
+  auto gate = rule_gate(rule);
   if (a.scope) {
     w.push_back("scope");
     w.push_back(scope_regex(*a.scope));
+    // A rule with no literal of its own is gated by its scope's prefix (the path must contain it).
+    std::string prefix = *a.scope;
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    if (!gate && prefix.size() >= 3) {
+      for (char& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      w.push_back("literals");
+      w.push_back(hex(prefix));
+    }
   }
   if (m.mode_of(a) == RuleMode::detect) {
     w.push_back("mode");
@@ -103,7 +112,6 @@ std::vector<std::string> core_rule_words(const Manifest& m, std::size_t index, c
     w.push_back(std::to_string(rule.body_cap));
     w.push_back(rule.oversize_block ? "block" : "pass");
   }
-  auto gate = rule_gate(rule);
   for (std::size_t c = 0; c < rule.when.size(); ++c) {
     const Condition& cond = rule.when[c];
     for (const std::string& word : {std::string("when"), to_string(cond.input), codec(cond), op_word(cond), op_argument(cond)}) {

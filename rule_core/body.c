@@ -5,8 +5,6 @@
 
 #include <string.h>
 
-static unsigned char fold(unsigned char c) { return (unsigned char) (c + (((unsigned char) (c - 'A') < 26) << 5)); }
-
 /* Whether the media type of a Content-Type value is `type` (parameters and case ignored). */
 static int media_type_is(mc_str ct, const char *type)
 {
@@ -137,29 +135,41 @@ int mc_parse_form(const mc_request *rq, size_t cap, const mc_alloc *a, mc_form *
         f->values = a->alloc(a->ctx, max * sizeof(mc_str));
         if (f->names == NULL || f->values == NULL) return -1;
         f->n = mc_split_args(body, f->names, f->values, max);
-        return 0;
+        return mc_form_index(f, a);
     }
     if (media_type_is(ct, "multipart/form-data") && header_param(ct, "boundary", &boundary) && boundary.len > 0 &&
         boundary.len <= 200) {
-        return parse_multipart(body, boundary, a, f);
+        return parse_multipart(body, boundary, a, f) == 0 ? mc_form_index(f, a) : -1;
     }
-    return 0;  /* another type: no form (the raw body is the input `body`) */
+    return mc_form_index(f, a);  /* another type: no form (the raw body is the input `body`) */
 }
 
-/* Whether a form field's name is `name` (ASCII case folded); urlencoded names are compared decoded. */
-int mc_form_name_is(const mc_form *f, size_t i, const unsigned char *name, size_t len, const mc_alloc *a)
+int mc_form_index(mc_form *f, const mc_alloc *a)
 {
-    mc_str n = f->names[i];
-    unsigned char stack[256], *buf;
-    if (f->encoded && (memchr(n.data, '%', n.len) || memchr(n.data, '+', n.len))) {
-        buf = n.len <= sizeof(stack) ? stack : a->alloc(a->ctx, n.len);
-        if (buf == NULL) return -1;
-        n.len = mc_unescape(n.data, n.len, buf);
-        n.data = buf;
+    size_t i, len;
+    unsigned char *d;
+
+    memset(f->bloom, 0, sizeof(f->bloom));
+    f->keys = a->alloc(a->ctx, (f->n + 1) * sizeof(mc_str));
+    f->hashes = a->alloc(a->ctx, (f->n + 1) * sizeof(uint32_t));
+    if (f->keys == NULL || f->hashes == NULL) return -1;
+    for (i = 0; i < f->n; i++) {
+        f->keys[i] = f->names[i];
+        len = f->names[i].len;
+        if (f->encoded && (memchr(f->names[i].data, '%', len) || memchr(f->names[i].data, '+', len))) {
+            if ((d = a->alloc(a->ctx, len + 1)) == NULL) return -1;
+            f->keys[i].len = mc_unescape(f->names[i].data, len, d);
+            f->keys[i].data = d;
+        }
+        f->hashes[i] = mc_name_hash(f->keys[i].data, f->keys[i].len);
+        f->bloom[(f->hashes[i] >> 6) & 3] |= (uint64_t) 1 << (f->hashes[i] & 63);
     }
-    if (n.len != len) return 0;
-    for (size_t k = 0; k < len; k++) {
-        if (fold(n.data[k]) != fold(name[k])) return 0;
-    }
-    return 1;
+    return 0;
 }
+
+int mc_form_name_is(const mc_form *f, size_t i, const unsigned char *name, size_t len, uint32_t hash)
+{
+    return f->hashes[i] == hash && f->keys[i].len == len && mc_strncasecmp(f->keys[i].data, name, len) == 0;
+}
+
+int mc_form_may_have(const mc_form *f, uint32_t hash) { return (f->bloom[(hash >> 6) & 3] >> (hash & 63)) & 1; }

@@ -29,6 +29,7 @@ typedef struct {
     size_t name_len;
     unsigned char transforms[MC_MAX_TRANSFORMS];  /* 0-terminated */
     size_t cap;  /* body inputs: the bytes of the body inspected (the rule's cap) */
+    uint32_t name_hash;  /* of the lower-case name: which requests can have a value at all */
 } mc_subject;
 
 typedef struct {
@@ -73,7 +74,6 @@ typedef struct {
 
 typedef struct {
     size_t subject;
-    uint64_t bits[1024];  /* 65536 bits, one per hash */
     mc_gram_entry *entries;  /* sorted by hash */
     size_t nentries;
 } mc_grams;
@@ -81,11 +81,13 @@ typedef struct {
 struct mc_ruleset {
     mc_rule *rules;
     size_t nrules, cap_rules;
-    mc_subject subjects[MC_MAX_SUBJECTS];
-    size_t nsubjects;
+    mc_subject *subjects;
+    size_t nsubjects, cap_subjects;
     mc_literal *literals;
     size_t nliterals, cap_literals;
     mc_grams *grams;  /* one per subject with literals */
+    uint64_t gram_bits[1024];  /* 65536 bits, one per gram hash, shared by every subject: one table
+                                * stays in cache however many inputs the rules name */
     size_t ngrams;
     uint64_t *always;  /* rules without literals */
     uint64_t *body_gated;  /* rules whose literals are in a body input */
@@ -93,10 +95,15 @@ struct mc_ruleset {
     size_t ndetect;  /* rules in detect mode */
     size_t body_cap;  /* the largest cap of a rule that reads the body; 0: none does */
     pcre2_match_data *md;
+    /* Per-evaluation state by subject, reused by each evaluation (a rule set evaluates one request
+     * at a time, as an nginx worker does): no per-request allocation that grows with the rules. */
+    void *scratch;
     int finished;
 };
 
 int mc_hex_value(unsigned char c);
+/* FNV-1a of the ASCII-lower-cased bytes: names compared case-insensitively hash alike. */
+uint32_t mc_name_hash(const unsigned char *p, size_t n);
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n);
 size_t mc_cookie_values(mc_str cookies, mc_str name, mc_str *out, size_t max);
 size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max);
@@ -107,14 +114,20 @@ typedef struct {
     unsigned char *is_file;  /* per field: a multipart file (its content is not a body_args value) */
     size_t n, nfiles;
     int encoded;  /* urlencoded: names and values are %-encoded */
+    mc_str *keys;      /* each field's name as rules compare it: decoded when encoded */
+    uint32_t *hashes;  /* mc_name_hash of each key */
+    uint64_t bloom[4]; /* of the hashes: which names the form certainly lacks */
 } mc_form;
 
 int mc_parse_form(const mc_request *rq, size_t cap, const mc_alloc *a, mc_form *f);
-/* 1 when field i is called name, 0 when not, -1 when memory ran out. */
-int mc_form_name_is(const mc_form *f, size_t i, const unsigned char *name, size_t len, const mc_alloc *a);
+/* Fills keys, hashes and bloom once (the fields' names are compared by every named rule). */
+int mc_form_index(mc_form *f, const mc_alloc *a);
+/* Whether field i is called name (hash its mc_name_hash), ASCII case folded. */
+int mc_form_name_is(const mc_form *f, size_t i, const unsigned char *name, size_t len, uint32_t hash);
+int mc_form_may_have(const mc_form *f, uint32_t hash);
 
 int mc_build_grams(mc_ruleset *rs, size_t subject);
 /* Marks in seen the rules of every literal of g occurring in s (folded); -1 when memory ran out. */
-int mc_scan(const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a);
+int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a);
 
 #endif

@@ -141,6 +141,17 @@ size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max)
     return n;
 }
 
+uint32_t mc_name_hash(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        h ^= (uint32_t) (unsigned char) (p[i] + (((unsigned char) (p[i] - 'A') < 26) << 5));
+        h *= 16777619u;
+    }
+    return h;
+}
+
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n)
 {
     size_t i;

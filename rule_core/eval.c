@@ -8,12 +8,13 @@ typedef struct {
     const mc_ruleset *rs;
     const mc_request *rq;
     const mc_alloc *a;
-    mc_str *values[MC_MAX_SUBJECTS];
-    size_t nvalues[MC_MAX_SUBJECTS];
-    unsigned char have[MC_MAX_SUBJECTS];
+    mc_str **values;   /* per subject, from the request's memory */
+    size_t *nvalues;
+    unsigned char *have;
+    uint64_t names[3][4];  /* which header, argument and cookie names the request has (256-bit blooms) */
+    int have_names;
     unsigned regexes;
-    mc_str *qnames, *qvalues;  /* the query's arguments, split once */
-    size_t nq;
+    mc_form query;  /* the query's arguments, split and indexed once */
     int have_query;
     mc_form form;  /* the body's form, parsed once for form_cap */
     size_t form_cap;
@@ -62,16 +63,20 @@ static int joined_cookies(const mc_request *rq, const mc_alloc *a, mc_str *out)
     return 0;
 }
 
-/* The query's arguments, split once per request. */
+/* The query's arguments, split and their names indexed once per request. */
 static int split_query(eval_state *st)
 {
     size_t max = 1, i;
+    mc_form *q = &st->query;
     if (st->have_query) return 0;
     for (i = 0; i < st->rq->query.len; i++) max += st->rq->query.data[i] == '&';
-    st->qnames = st->a->alloc(st->a->ctx, max * sizeof(mc_str));
-    st->qvalues = st->a->alloc(st->a->ctx, max * sizeof(mc_str));
-    if (st->qnames == NULL || st->qvalues == NULL) return -1;
-    st->nq = mc_split_args(st->rq->query, st->qnames, st->qvalues, max);
+    memset(q, 0, sizeof(*q));
+    q->encoded = 1;
+    q->names = st->a->alloc(st->a->ctx, max * sizeof(mc_str));
+    q->values = st->a->alloc(st->a->ctx, max * sizeof(mc_str));
+    if (q->names == NULL || q->values == NULL) return -1;
+    q->n = mc_split_args(st->rq->query, q->names, q->values, max);
+    if (mc_form_index(q, st->a) != 0) return -1;
     st->have_query = 1;
     return 0;
 }
@@ -80,29 +85,15 @@ static int split_query(eval_state *st)
  * the argument id), args or arg_names; out has room for every argument. */
 static size_t query_args(eval_state *st, const mc_subject *s, mc_str *out, int *nomem)
 {
-    mc_form f;
+    const mc_form *q = &st->query;
     size_t i, k = 0;
-    int is;
 
     *nomem = split_query(st) != 0;
     if (*nomem) return 0;
-    memset(&f, 0, sizeof(f));
-    f.names = st->qnames;
-    f.encoded = 1;
-    for (i = 0; i < st->nq; i++) {
-        if (s->kind == MC_IN_ARG_NAMES) {
-            out[k++] = st->qnames[i];
-        } else if (s->kind == MC_IN_ARGS) {
-            out[k++] = st->qvalues[i];
-        } else {
-            /* a long name may still decode to NAME ("%4z" decodes to nothing): no length cut-off */
-            is = mc_form_name_is(&f, i, s->name, s->name_len, st->a);
-            if (is < 0) {
-                *nomem = 1;
-                return 0;
-            }
-            if (is) out[k++] = st->qvalues[i];
-        }
+    if (s->kind == MC_IN_ARG && !mc_form_may_have(q, s->name_hash)) return 0;
+    for (i = 0; i < q->n; i++) {
+        if (s->kind == MC_IN_ARG_NAMES) out[k++] = q->names[i];
+        else if (s->kind == MC_IN_ARGS || mc_form_name_is(q, i, s->name, s->name_len, s->name_hash)) out[k++] = q->values[i];
     }
     return k;
 }
@@ -112,7 +103,6 @@ static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t
 {
     mc_form *f = &st->form;
     size_t i;
-    int is;
 
     *n = 0;
     if (s->kind == MC_IN_BODY) {
@@ -132,15 +122,14 @@ static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t
         for (i = 0; i < f->nfiles; i++) (*out)[(*n)++] = f->files[i];
         return 0;
     }
+    if (s->kind == MC_IN_BODY_ARG && !mc_form_may_have(f, s->name_hash)) return 0;
     for (i = 0; i < f->n; i++) {
         if (s->kind == MC_IN_BODY_ARG_NAMES) {
             (*out)[(*n)++] = f->names[i];
             continue;
         }
         if (f->is_file != NULL && f->is_file[i]) continue;  /* a file's content is not an argument */
-        is = s->kind == MC_IN_BODY_ARGS ? 1 : mc_form_name_is(f, i, s->name, s->name_len, st->a);
-        if (is < 0) return -1;
-        if (is) (*out)[(*n)++] = f->values[i];
+        if (s->kind == MC_IN_BODY_ARGS || mc_form_name_is(f, i, s->name, s->name_len, s->name_hash)) (*out)[(*n)++] = f->values[i];
     }
     return 0;
 }
@@ -353,6 +342,46 @@ static int rule_holds(eval_state *st, const mc_rule *r)
     return 1;
 }
 
+enum { NAMES_HEADER, NAMES_ARG, NAMES_COOKIE };
+
+static void bloom_add(uint64_t *bloom, uint32_t h) { bloom[(h >> 6) & 3] |= (uint64_t) 1 << (h & 63); }
+static int bloom_has(const uint64_t *bloom, uint32_t h) { return (bloom[(h >> 6) & 3] >> (h & 63)) & 1; }
+
+/* The names of the request's headers, query arguments (decoded) and cookies, hashed once: a
+ * subject named after something the request does not have holds no literal, so its prefilter scan
+ * is skipped without looking at its values (one pass over the request, whatever the rule count). */
+static int collect_names(eval_state *st)
+{
+    const mc_request *rq = st->rq;
+    mc_str cookies;
+    size_t i;
+    const unsigned char *p, *end, *semi, *eq;
+
+    memset(st->names, 0, sizeof(st->names));
+    for (i = 0; i < rq->nheaders; i++) bloom_add(st->names[NAMES_HEADER], mc_name_hash(rq->headers[i].name.data, rq->headers[i].name.len));
+    if (split_query(st) != 0 || joined_cookies(rq, st->a, &cookies) != 0) return -1;
+    memcpy(st->names[NAMES_ARG], st->query.bloom, sizeof(st->query.bloom));
+    for (p = cookies.data, end = cookies.data + cookies.len; p < end; p = semi + 1) {
+        semi = memchr(p, ';', (size_t) (end - p));
+        if (semi == NULL) semi = end;
+        while (p < semi && (*p == ' ' || *p == '\t')) p++;
+        eq = memchr(p, '=', (size_t) (semi - p));
+        if (eq != NULL) bloom_add(st->names[NAMES_COOKIE], mc_name_hash(p, (size_t) (eq - p)));
+    }
+    st->have_names = 1;
+    return 0;
+}
+
+/* Whether a subject can have a value holding a literal on this request (0: certainly not). */
+static int may_hold(eval_state *st, const mc_subject *s)
+{
+    int which = s->kind == MC_IN_HEADER ? NAMES_HEADER : s->kind == MC_IN_ARG ? NAMES_ARG
+                : s->kind == MC_IN_COOKIE_NAMED ? NAMES_COOKIE : -1;
+    if (which < 0) return 1;
+    if (!st->have_names && collect_names(st) != 0) return -1;
+    return bloom_has(st->names[which], s->name_hash);
+}
+
 /* Sets in seen the rules whose literals occur; rules gated in a body input count as seen while
  * the body is unread (their other conditions decide whether it is read). */
 static int prefilter(eval_state *st, uint64_t *seen, size_t words)
@@ -360,10 +389,16 @@ static int prefilter(eval_state *st, uint64_t *seen, size_t words)
     size_t i, k;
     for (i = 0; i < st->rs->ngrams; i++) {
         const mc_grams *g = &st->rs->grams[i];
-        if (MC_IS_BODY_INPUT(st->rs->subjects[g->subject].kind) && !st->rq->body_read) continue;
+        const mc_subject *sub = &st->rs->subjects[g->subject];
+        int may;
+        if (MC_IS_BODY_INPUT(sub->kind) && !st->rq->body_read) continue;
+        if ((may = may_hold(st, sub)) <= 0) {
+            if (may < 0) return -1;
+            continue;
+        }
         if (load_values(st, g->subject) != 0) return -1;
         for (k = 0; k < st->nvalues[g->subject]; k++) {
-            if (mc_scan(g, st->values[g->subject][k], seen, st->a) != 0) return -1;
+            if (mc_scan(st->rs, g, st->values[g->subject][k], seen, st->a) != 0) return -1;
         }
     }
     /* Unread, a body may hold the literals; read, a body past a rule's cap may make it answer
@@ -394,9 +429,12 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     memset(out, 0, sizeof(*out));
     out->rule = -1;
     if (!rs->finished || rs->nrules == 0) return 0;
+    st.values = rs->scratch;
+    st.nvalues = (size_t *) (st.values + rs->nsubjects);
+    st.have = (unsigned char *) (st.nvalues + rs->nsubjects);
     memset(st.have, 0, rs->nsubjects);  /* values[] and nvalues[] are read only where have[] is set */
     st.regexes = 0;
-    st.have_query = st.have_form = 0;
+    st.have_query = st.have_form = st.have_names = 0;
     st.rs = rs;
     st.rq = rq;
     st.a = a;

@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-#define MC_MAX_SUBJECTS 64
+#define MC_MAX_SUBJECTS 65536
 #define MC_MAX_RULES 8192
 
 typedef struct {
@@ -99,7 +99,8 @@ size_t mc_ruleset_body_cap(const mc_ruleset *rs);
 mc_str mc_rule_id(const mc_ruleset *rs, size_t i);
 int mc_rule_detect(const mc_ruleset *rs, size_t i);
 
-/* Evaluates the rules on a request: 0 (verdict filled), or -1 when memory ran out. */
+/* Evaluates the rules on a request: 0 (verdict filled), or -1 when memory ran out. One request at a
+ * time per rule set (its scratch state is reused): an nginx worker, or one thread of a tester. */
 int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, mc_verdict *out);
 
 /* The decoder of `decoded`, set-misc's set_unescape_uri: %XX once, '+' to a space; a '%' not

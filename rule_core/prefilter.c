@@ -128,7 +128,7 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
             }
         }
         h = gram_hash(key3_of(lit->text + best));
-        g->bits[h / 64] |= (uint64_t) 1 << (h % 64);
+        rs->gram_bits[h / 64] |= (uint64_t) 1 << (h % 64);
         g->entries[g->nentries].hash = h;
         g->entries[g->nentries].rule = (uint32_t) lit->rule;
         g->entries[g->nentries].text = lit->text;
@@ -163,7 +163,7 @@ static void fold(const unsigned char *p, size_t len, unsigned char *q)
     memset(q + len, 0, 4);
 }
 
-int mc_scan(const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
+int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
 {
     unsigned char stack[2048], *q;
     size_t len = s.len, i, lo, hi, mid;
@@ -186,7 +186,7 @@ int mc_scan(const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
         k = key3_of(q + i);
 #endif
         h = gram_hash(k);
-        if (!(g->bits[h / 64] & ((uint64_t) 1 << (h % 64)))) {
+        if (!(rs->gram_bits[h / 64] & ((uint64_t) 1 << (h % 64)))) {
             continue;
         }
         lo = 0;

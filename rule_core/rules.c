@@ -60,6 +60,7 @@ void mc_ruleset_free(mc_ruleset *rs)
         free(r->id);
     }
     for (i = 0; i < rs->nsubjects; i++) free(rs->subjects[i].name);
+    free(rs->subjects);
     for (i = 0; i < rs->nliterals; i++) free(rs->literals[i].text);
     for (i = 0; i < rs->ngrams; i++) free(rs->grams[i].entries);
     free(rs->rules);
@@ -67,6 +68,7 @@ void mc_ruleset_free(mc_ruleset *rs)
     free(rs->grams);
     free(rs->always);
     free(rs->body_gated);
+    free(rs->scratch);
     free(rs->oversize);
     pcre2_match_data_free(rs->md);
     free(rs);
@@ -175,7 +177,15 @@ static long subject_index(mc_ruleset *rs, const mc_subject *s)
     if (rs->nsubjects == MC_MAX_SUBJECTS) {
         return -1;
     }
+    if (rs->nsubjects == rs->cap_subjects) {
+        size_t cap = rs->cap_subjects ? rs->cap_subjects * 2 : 16;
+        mc_subject *more = realloc(rs->subjects, cap * sizeof(mc_subject));
+        if (more == NULL) return -1;
+        rs->subjects = more;
+        rs->cap_subjects = cap;
+    }
     rs->subjects[i] = *s;
+    rs->subjects[i].name_hash = mc_name_hash(s->name, s->name_len);
     rs->subjects[i].name = s->name_len ? dup_bytes(s->name, s->name_len) : NULL;
     if (s->name_len && rs->subjects[i].name == NULL) {
         return -1;
@@ -316,7 +326,7 @@ static int parse_condition(mc_ruleset *rs, mc_rule *r, const mc_str *w, mc_condi
     }
     idx = subject_index(rs, &s);
     if (idx < 0) {
-        return fail(err, errlen, "more than %d distinct inputs", MC_MAX_SUBJECTS);
+        return fail(err, errlen, "more than %d distinct inputs, or out of memory", MC_MAX_SUBJECTS);
     }
     c->subject = (size_t) idx;
     if (c->op == MC_OP_REGEX) {
@@ -355,6 +365,20 @@ static int gate_on_literal_op(mc_ruleset *rs, mc_rule *r, size_t rule)
     return 0;
 }
 
+/* A scope's literals gate the rule on the path (nginx's $uri, folded): a rule that holds only
+ * under /owa/ cannot hold on a path without "/owa". */
+static int scope_literals(mc_ruleset *rs, mc_rule *r, size_t rule, mc_str w)
+{
+    mc_subject s;
+    long idx;
+    memset(&s, 0, sizeof(s));
+    s.kind = MC_IN_PATH;
+    idx = subject_index(rs, &s);
+    if (idx < 0 || parse_literals(rs, w, (size_t) idx, rule) != 0) return -1;
+    r->gated = 1;
+    return 0;
+}
+
 /* "body CAP pass|block", before the conditions (body inputs take the rule's cap). */
 static int parse_body_clause(mc_rule *r, mc_str cap, mc_str oversize)
 {
@@ -378,6 +402,12 @@ static int parse_clauses(mc_ruleset *rs, mc_rule *r, size_t rule, const mc_str *
         if (word_is(w[i], "scope") && i + 1 < n && r->scope == NULL) {
             if ((r->scope = compile(w[i + 1], 1, err, errlen)) == NULL) return -1;
             i += 2;
+            if (i + 1 < n && word_is(w[i], "literals")) {  /* the scope's own prefix gates the rule */
+                if (scope_literals(rs, r, rule, w[i + 1]) != 0) {
+                    return fail(err, errlen, "scope \"literals\" needs comma-separated hex of 3 bytes or more");
+                }
+                i += 2;
+            }
         } else if (word_is(w[i], "mode") && i + 1 < n && r->nconds == 0) {
             if (!word_is(w[i + 1], "detect") && !word_is(w[i + 1], "enforce")) return fail(err, errlen, "mode is detect or enforce");
             r->detect = word_is(w[i + 1], "detect");
@@ -484,6 +514,8 @@ int mc_ruleset_finish(mc_ruleset *rs, char *err, size_t errlen)
         rs->ndetect += rs->rules[i].detect;
         if (rs->rules[i].needs_body && rs->rules[i].oversize_block) rs->oversize[i / 64] |= (uint64_t) 1 << (i % 64);
     }
+    rs->scratch = malloc(rs->nsubjects * (sizeof(mc_str *) + sizeof(size_t)) + rs->nsubjects + 1);
+    if (rs->scratch == NULL) return fail(err, errlen, "out of memory");
     rs->finished = 1;
     return 0;
 }

@@ -9,10 +9,12 @@ packages=(
   nginx-light nginx-dev libnginx-mod-http-set-misc apache2 curl python3 wrk openssl
   systemd-container debootstrap
   python3-pytest faketime prometheus python3-jsonschema lintian
+  libyaml-dev libnginx-mod-http-modsecurity
 )
 # python3-pytest and faketime run the official TUF conformance suite (when its checkouts are
 # present); prometheus brings promtool, which tests the shipped alert rules; python3-jsonschema checks
-# the JSON output against docs/schema; lintian checks the .debs.
+# the JSON output against docs/schema; lintian checks the .debs. libyaml reads CrowdSec rules for
+# `mitigctl import crowdsec`; ModSecurity v3 for nginx is the baseline of bench/body_rules.sh.
 # Node.js and npm run the independent TUF implementation (tuf-js) of the interop tests.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -183,3 +183,16 @@ TEST_CASE("Core: bad directives are refused with the word at fault, and change n
   r.finish();
   CHECK(answer(r, Request().target("/a")) == "OK");
 }
+
+TEST_CASE("Core: a scope's prefix gates a rule that has no literal of its own", "[rule_core]") {
+  Rules r;
+  REQUIRE(r.add("KEY 403 scope ^/owa/keys(?:/|$) literals " + hex("/owa/keys") + " when header:x-key raw len 10-"));
+  r.finish();
+  CHECK(mc_rule_gated(r.rs.get(), 0) == 1);
+  CHECK(answer(r, Request().target("/OWA/Keys/a").header("X-Key", std::string(20, 'k'))) == "KEY");
+  CHECK(answer(r, Request().target("/owa/keys").header("X-Key", std::string(20, 'k'))) == "KEY");
+  CHECK(answer(r, Request().target("/owa/keysx").header("X-Key", std::string(20, 'k'))) == "pass");
+  CHECK(answer(r, Request().target("/other/").header("X-Key", std::string(20, 'k'))) == "pass");
+  Rules bad;
+  CHECK_FALSE(bad.add("KEY 403 scope ^/a literals 2f61 when path raw ~ x"));  // shorter than 3 bytes
+}
