@@ -108,7 +108,7 @@ for c in $commands; do
   check "mitigctl(8) documents $c" grep -Eq "^\.B[IR]?( .*)?[ \"]${c//-/\\\\-}([ \"]|\$)" "$root/docs/man/mitigctl.8"
 done
 out="$("$MITIGCTL" validate-manifests "$root/tests/integration/rich/manifests" 2>&1)"
-check "validate-manifests names the rule without a literal gate" grep -q 'EVERY RICH1: oversized API key on /ecp/' <<<"$out"
+check "validate-manifests names the rule without a literal gate" grep -q 'EVERY RICH1: oversized Authorization anywhere' <<<"$out"
 msg="$("$MITIGCTL" --config "$work/mitigd.json" plan --csv x 2>&1)"; rc=$?
 check "plan --csv is refused (an option of report)" bash -c "[ $rc = 1 ] && grep -q 'unknown option --csv' <<<\"\$1\"" _ "$msg"
 check "--version" bash -c "'$MITIGCTL' --version | grep -q '^mitigctl [0-9]'"

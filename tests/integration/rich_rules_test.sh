@@ -50,14 +50,15 @@ blocked = sum(o["verdict"] == "blocked" for o in off)
 print(f"     {len(off)} variants compared ({blocked} blocked, {len(off) - blocked} passed), {len(bad)} mismatches")
 sys.exit(1 if bad or len(off) < 80 else 0)
 PY
-check "rules test names the rule with no literal gate (runs on every request)" python3 - "$work/offline.json" <<'PY'
+check "rules test names the rule with no literal gate (runs on every request), and a scope is a gate" python3 - "$work/offline.json" <<'PY'
 import json, sys
 rules = {r["action"]: r["gated_by_literal"] for r in json.load(open(sys.argv[1]))["rules"]}
-assert rules["oversized API key on /ecp/"] is False and rules["JNDI in any User-Agent"] is True, rules
+assert rules["oversized Authorization anywhere"] is False and rules["JNDI in any User-Agent"] is True, rules
+assert rules["oversized API key on /ecp/"] is True, rules  # gated by its scope's prefix
 PY
 
 out="$("$MITIGCTL" rules test "$m" --requests "$reqs" --cost 2>&1)"
-check "rules test --cost measures each rule through the core" bash -c "[ \$(grep -c '^measured \"' <<<\"\$1\") = 8 ]" _ "$out"
+check "rules test --cost measures each rule through the core" bash -c "[ \$(grep -c '^measured \"' <<<\"\$1\") = 9 ]" _ "$out"
 
 # The plain-directive engine cannot evaluate these inputs: refused by name, reported not in force.
 python3 - "$inv" <<'PY'
