@@ -49,6 +49,7 @@ int cmd_audit(Cli& cli, const Args& args);
 int cmd_validate(Cli& cli, const Args& args);
 int cmd_validate_manifests(Cli& cli, const Args& args);
 int cmd_rules(Cli& cli, const Args& args);
+int cmd_import(Cli& cli, const Args& args);
 int cmd_policy_edit(Cli& cli, const std::string& command, const Args& args);
 int cmd_check(Cli& cli, const Args& args);
 int cmd_setup(Cli& cli, const Args& args);

@@ -79,6 +79,12 @@ const std::vector<Command>& commands() {
        "each rule's worst case, and whether the prefilter gates it or it runs on every request. --cost:\n"
        "each rule's measured cost per request on these requests (the module's code, 1,000 rounds).",
        {"--server", "--engine", "--inventory", "--requests", "--live"}, {"--cost"}, cmd_rules},
+      {"import", "crowdsec|modsecurity FILE --product NAME --fixed-in VERSION [--min VERSION] [--id ID] [--title TEXT] [--detect]",
+       "A foreign virtual patch as a mitigd manifest on stdout: a CrowdSec AppSec rule (YAML) or ModSecurity\n"
+       "SecRule lines with chains. Whatever mitigd cannot express exactly (libinjection, regex selectors,\n"
+       "exclusions, unknown transforms...) is refused by name, with its place, and nothing is written.\n"
+       "--detect imports it in detect mode (matches are counted, nothing is blocked).",
+       {"--product", "--fixed-in", "--min", "--id", "--title"}, {"--detect"}, cmd_import},
       {"block", "ID... [--org | --server HOST [--create]] [--reason TEXT] [--until DATE] [--by NAME] | --clear",
        "Add ids to a blocklist in the policy files (for the operator to review and commit). Without --org,\n"
        "the server file of this host. --until must be in the future; --server HOST for a host without a\n"

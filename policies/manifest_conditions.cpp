@@ -175,11 +175,13 @@ Condition parse_condition(const json::value& v, const std::string& file, const s
   c.decode = r.boolean("decode", false);
   c.transforms = parse_transforms(r, c);
   bool decodes = std::find(c.transforms.begin(), c.transforms.end(), Transform::decode) != c.transforms.end();
+  // path_raw_decoded with decode is decoded twice (double encoding), which only transforms say.
   if (decodes && (c.input.kind == InputKind::path || c.input.kind == InputKind::method ||
-                  c.input.kind == InputKind::path_raw_decoded)) {
+                  (c.input.kind == InputKind::path_raw_decoded && c.decode))) {
     r.fail(r.object().contains("transforms") ? "transforms" : "decode",
            "no decode for \"" + to_string(c.input) +
-               "\" (path and path_raw_decoded are already decoded; method is never encoded)");
+               "\" (path and path_raw_decoded are already decoded: \"transforms\": [\"decode\"] decodes path_raw_decoded "
+               "a second time; method is never encoded)");
   }
   c.decode = c.transforms == std::vector<Transform>{Transform::decode};
   c.negate = r.boolean("negate", false);

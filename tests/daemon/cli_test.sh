@@ -109,6 +109,10 @@ for c in $commands; do
 done
 out="$("$MITIGCTL" validate-manifests "$root/tests/integration/rich/manifests" 2>&1)"
 check "validate-manifests names the rule without a literal gate" grep -q 'EVERY RICH1: oversized Authorization anywhere' <<<"$out"
+out="$("$MITIGCTL" import crowdsec "$root/tests/importers/crowdsec/upload-servlet.yaml" --product filemanager --fixed-in 2.0.0 2>&1)"; rc=$?
+check "import crowdsec prints a manifest that validates" bash -c "[ $rc = 0 ] && mkdir -p '$work/imported' && printf '%s' \"\$1\" > '$work/imported/cs.json' && '$MITIGCTL' validate-manifests '$work/imported' >/dev/null" _ "$out"
+out="$("$MITIGCTL" import crowdsec "$root/tests/importers/crowdsec/refused-libinjection.yaml" --product x --fixed-in 1.0 2>&1)"; rc=$?
+check "import refuses libinjection by name and prints nothing on stdout" bash -c "[ $rc = 1 ] && grep -q 'libinjectionSQL.*no mitigd equivalent' <<<\"\$1\"" _ "$out"
 msg="$("$MITIGCTL" --config "$work/mitigd.json" plan --csv x 2>&1)"; rc=$?
 check "plan --csv is refused (an option of report)" bash -c "[ $rc = 1 ] && grep -q 'unknown option --csv' <<<\"\$1\"" _ "$msg"
 check "--version" bash -c "'$MITIGCTL' --version | grep -q '^mitigctl [0-9]'"
