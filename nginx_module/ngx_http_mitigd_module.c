@@ -184,10 +184,43 @@ mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
 /* ---- per request ------------------------------------------------------------------------ */
 
+/* The core's memory for one evaluation: a worker-wide arena reset before each one (an evaluation
+ * runs start to end without yielding, and nothing it allocates is used after the verdict is
+ * recorded), so that rule evaluation adds no pool blocks to the request; past its size, the pool. */
+#define MITIGD_ARENA (256 * 1024)
+
+typedef struct {
+    ngx_pool_t  *pool;
+} mitigd_alloc_ctx_t;
+
+static u_char  *mitigd_arena;
+static size_t   mitigd_arena_used;
+
 static void *
-mitigd_alloc(void *pool, size_t n)
+mitigd_alloc(void *data, size_t n)
 {
-    return ngx_palloc(pool, n);  /* aligned: the core keeps arrays of pointers here */
+    mitigd_alloc_ctx_t  *ctx = data;
+    size_t               need = ngx_align(n, 16);
+    u_char              *p;
+
+    if (mitigd_arena == NULL) {
+        mitigd_arena = ngx_alloc(MITIGD_ARENA, ctx->pool->log);
+    }
+    if (mitigd_arena != NULL && need <= MITIGD_ARENA - mitigd_arena_used) {
+        p = mitigd_arena + mitigd_arena_used;
+        mitigd_arena_used += need;
+        return p;
+    }
+    return ngx_palloc(ctx->pool, n);  /* aligned: the core keeps arrays of pointers here */
+}
+
+static ngx_int_t
+mitigd_run(mitigd_srv_conf_t *scf, const mc_request *rq, mitigd_alloc_ctx_t *actx, mc_verdict *v)
+{
+    mc_alloc  a = { mitigd_alloc, actx };
+
+    mitigd_arena_used = 0;
+    return mc_evaluate(scf->rules, rq, &a, v) == 0 ? NGX_OK : NGX_ERROR;
 }
 
 static mc_str
@@ -362,10 +395,10 @@ mitigd_record(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v, miti
 static ngx_int_t
 mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
 {
-    mitigd_ctx_t  *ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
-    mc_request     rq;
-    mc_alloc       a = { mitigd_alloc, r->pool };
-    ngx_int_t      rc;
+    mitigd_ctx_t        *ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
+    mc_request           rq;
+    mitigd_alloc_ctx_t   a = { r->pool };
+    ngx_int_t            rc;
 
     mitigd_request_view(r, &rq);
     if (mitigd_headers(r, &rq) != NGX_OK) {
@@ -374,7 +407,7 @@ mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
     if (ctx != NULL && ctx->body_done && mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK) {
         return NGX_ERROR;
     }
-    if (mc_evaluate(scf->rules, &rq, &a, v) != 0) {
+    if (mitigd_run(scf, &rq, &a, v) != NGX_OK) {
         return NGX_ERROR;
     }
     if (!v->need_body) {
@@ -382,7 +415,7 @@ mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
     }
     if (!mitigd_may_have_body(r)) {
         rq.body_read = 1;
-        return mc_evaluate(scf->rules, &rq, &a, v) == 0 ? NGX_OK : NGX_ERROR;
+        return mitigd_run(scf, &rq, &a, v);
     }
     if ((ctx = mitigd_ctx(r)) == NULL) {
         return NGX_ERROR;
@@ -396,10 +429,10 @@ mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
         ctx->waiting = 1;
         return NGX_DONE;
     }
-    if (mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK || mc_evaluate(scf->rules, &rq, &a, v) != 0) {
+    if (mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK) {
         return NGX_ERROR;
     }
-    return NGX_OK;
+    return mitigd_run(scf, &rq, &a, v);
 }
 
 static ngx_int_t
