@@ -57,6 +57,8 @@ import json, sys
 m = [x for x in json.load(open(sys.argv[1]))["mitigations"] if x["id"] == "DET1"][0]
 assert m["rule_mode"] == "detect" and m["rule_matches"] == {"enforce": 0, "detect": 5}, m
 PY
+check "status -o json with rule matches still matches docs/schema/status.schema.json" \
+  /usr/bin/python3 "$root/tests/support/validate_json.py" "$root/docs/schema" status.schema.json "$work/status.json"
 check "status (text) says detect mode and the hits" bash -c "'$MITIGCTL' status | grep -q 'rules in detect mode: 0 request(s) blocked, 5 detected'"
 check "the access log names the detecting rule (\$mitigd_detected_by)" grep -q 'POST /owa/x 200 blocked_by=- detected_by=DET1#0' "$work/var/nginx/logs/access.log"
 check "and the blocking one (\$mitigd_blocked_by)" grep -q 'POST /owa/x 403 blocked_by=BODY1#0 ' "$work/var/nginx/logs/access.log"
