@@ -57,6 +57,7 @@ std::vector<std::vector<SecRule>> chains_of(const std::string& file, std::string
     joined.clear();
     if (trimmed.empty() || trimmed[0] == '#') continue;
     auto w = words_of(trimmed, where);
+    if (w.empty()) continue;  // other whitespace only
     if (w[0] != "SecRule") throw Refused(where, "the directive " + w[0] + " (only SecRule is imported)");
     if (w.size() < 3 || w.size() > 4) throw Refused(where, "expected SecRule VARIABLES \"OPERATOR\" \"ACTIONS\"");
     SecRule r{w[1], w[2], w.size() == 4 ? w[3] : "", where};

@@ -107,3 +107,11 @@ TEST_CASE("import modsecurity: what mitigd cannot express is refused by name", "
   CHECK_THAT(refusal("modsecurity", "modsecurity/refused-pm.conf"), Catch::Contains("refused-pm.conf:2") && Catch::Contains("!ARGS:safe"));
   CHECK_THAT(refusal("modsecurity", "modsecurity/refused-transform.conf"), Catch::Contains("t:htmlEntityDecode"));
 }
+
+TEST_CASE("import modsecurity: a line of other whitespace is blank (found by fuzzing: read past the words)", "[importers]") {
+  importers::ManifestMeta m = meta();
+  m.id = "WS1";
+  std::string text = "\v\n \f\nSecRule ARGS:q \"@contains <script\" \"id:1,deny\"\n";
+  CHECK_NOTHROW(importers::import_modsecurity("ws.conf", text, m));
+  CHECK_THROWS_AS(importers::import_modsecurity("ws.conf", "\v\n", m), importers::Refused);
+}

@@ -122,3 +122,47 @@ TEST_CASE("Manifest: named groups are refused (they would become nginx variables
   // Lookbehind uses the same opening and stays allowed.
   CHECK(parse_manifest("ok.json", minimal(R"J({"kind":"rewrite_rule","when":[{"input":"path","pattern":"(?<!a)b(?<=b)"}],"respond":"deny"})J")).has_value());
 }
+
+TEST_CASE("Manifest: body inputs, body_cap, oversize and mode are strict", "[policies][manifest]") {
+  auto ok = parse_manifest("m.json", minimal(R"({"kind":"rewrite_rule","mode":"detect","body_cap":4096,"oversize":"block",
+      "when":[{"input":"body_arg:cmd","decode":true,"contains":";id"},{"input":"files","ends_with":".jsp"}],"respond":"deny"})"));
+  REQUIRE(ok);
+  const auto& rule = std::get<RewriteRule>(ok->actions[0].detail);
+  CHECK(rule.reads_body());
+  CHECK(rule.body_cap == 4096);
+  CHECK(rule.oversize_block);
+  CHECK(ok->mode_of(ok->actions[0]) == RuleMode::detect);
+  CHECK(rule_module_only_reason(*ok, ok->actions[0], rule).find("reads the request body") != std::string::npos);
+  CHECK_THAT(error_of(minimal(R"({"kind":"rewrite_rule","body_cap":10,"when":[{"input":"path","contains":"/x"}],"respond":"deny"})")),
+             Catch::Contains("actions[0].body_cap") && Catch::Contains("no condition of this rule reads the body"));
+  CHECK_THAT(error_of(minimal(R"({"kind":"rewrite_rule","body_cap":2000000,"when":[{"input":"body","contains":"x"}],"respond":"deny"})")),
+             Catch::Contains("body_cap"));
+  CHECK_THAT(error_of(minimal(R"({"kind":"rewrite_rule","oversize":"drop","when":[{"input":"body","contains":"x"}],"respond":"deny"})")),
+             Catch::Contains("oversize"));
+  CHECK_THAT(error_of(minimal(R"({"kind":"rewrite_rule","mode":"watch","when":[{"input":"body","contains":"x"}],"respond":"deny"})")),
+             Catch::Contains("actions[0].mode") && Catch::Contains("\"detect\""));
+  CHECK_THAT(error_of(minimal(R"({"kind":"rewrite_rule","when":[{"input":"bodies","contains":"x"}],"respond":"deny"})")),
+             Catch::Contains("body_arg:NAME"));
+  CHECK_THAT(error_of(minimal(R"({"kind":"disable_service","service":"x","mode":"detect"})")), Catch::Contains("actions[0].mode"));
+}
+
+TEST_CASE("Policy: rule_modes override a manifest's mode, server over org", "[policies][policy]") {
+  auto org = parse_policy_file("org.json", R"({"rule_modes":{"M1":"detect","M2":"enforce"}})");
+  REQUIRE(org);
+  auto server = parse_policy_file("servers/h.json", R"({"rule_modes":{"M1":"enforce"}})");
+  REQUIRE(server);
+  Policy p;
+  p.org = *org;
+  p.server = *server;
+  CHECK(p.rule_mode("M1") == "enforce");
+  CHECK(p.rule_mode("M2") == "enforce");
+  CHECK(p.rule_mode("M3").empty());
+  auto bad = parse_policy_file("org.json", R"({"rule_modes":{"M1":"watch"}})");
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("rule_modes.M1") && Catch::Contains("\"detect\" or \"enforce\""));
+  CHECK_FALSE(parse_policy_file("org.json", R"({"rule_modes":{"1bad id":"detect"}})"));
+  auto m = parse_manifest("m.json", minimal(R"({"kind":"rewrite_rule","mode":"detect","when":[{"input":"path","contains":"/x"}],"respond":"deny"})"));
+  REQUIRE(m);
+  apply_rule_mode(*m, "enforce");
+  CHECK(m->mode_of(m->actions[0]) == RuleMode::enforce);
+}
