@@ -25,6 +25,15 @@ size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
     enum { usual, quoted, quoted_second } state = usual;
 
     for (; p < end; p++) {
+        if (state == usual) {  /* a run without '%' or '+' is copied as it is */
+            const unsigned char *run = p;
+            while (p < end && *p != '%' && *p != '+') p++;
+            if (p > run) {
+                memcpy(d, run, (size_t) (p - run));
+                d += p - run;
+            }
+            if (p == end) break;
+        }
         switch (state) {
         case usual:
             if (*p == '%') {

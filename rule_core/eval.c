@@ -143,13 +143,17 @@ static size_t count_byte(mc_str v, unsigned char c)
 
 /* How many values an input can have on this request, at most: every value is looked at, however
  * many there are (a cap would let an exploit hide behind padding). */
-static size_t value_bound(const mc_subject *s, const mc_request *rq, const mc_alloc *a, mc_str *cookies, int *nomem)
+static size_t value_bound(eval_state *st, const mc_subject *s, mc_str *cookies, int *nomem)
 {
-    *nomem = 0;
+    const mc_request *rq = st->rq;
+    const mc_alloc *a = st->a;
+
+    *nomem = (s->kind == MC_IN_ARG || s->kind == MC_IN_ARGS || s->kind == MC_IN_ARG_NAMES) && split_query(st) != 0;
+    if (*nomem) return 0;
     switch (s->kind) {
     case MC_IN_ARG:
     case MC_IN_ARGS:
-    case MC_IN_ARG_NAMES: return count_byte(rq->query, '&') + 1;  /* as split_query */
+    case MC_IN_ARG_NAMES: return st->query.n + 1;  /* split once, before (value_bound's caller) */
     case MC_IN_HEADER:
     case MC_IN_HEADERS:
     case MC_IN_HEADER_NAMES: return rq->nheaders + 1;
@@ -251,7 +255,7 @@ static int load_values(eval_state *st, size_t subject)
     if (MC_IS_BODY_INPUT(s->kind)) {
         if (body_values(st, s, &out, &n) != 0) return -1;
     } else {
-        bound = value_bound(s, st->rq, st->a, &cookies, &nomem);
+        bound = value_bound(st, s, &cookies, &nomem);
         if (nomem) return -1;
         out = st->a->alloc(st->a->ctx, bound * sizeof(mc_str));
         if (out == NULL) return -1;
