@@ -29,7 +29,7 @@ ensure_rootfs() {
 # The packages of the web root: nginx, and what mitigd's .deb depends on (from Debian's archive, with
 # the host's apt sources). Changing the list rebuilds the cache.
 web_rootfs="$rootfs-web"
-web_packages="nginx curl man-db procps libbotan-2-19 libboost-json1.81.0 libsqlite3-0 libssl3 libpcre2-8-0 adduser"
+web_packages="nginx curl man-db procps libbotan-2-19 libboost-json1.81.0 libsqlite3-0 libssl3 libpcre2-8-0 libyaml-0-2 adduser"
 
 ensure_web_rootfs() {
   local stamp="$web_rootfs/.mitigd-packages"
