@@ -76,6 +76,7 @@ typedef struct {
     size_t subject;
     mc_gram_entry *entries;  /* sorted by hash */
     size_t nentries;
+    size_t min_len;  /* the shortest literal: a shorter value holds none */
 } mc_grams;
 
 struct mc_ruleset {

@@ -135,6 +135,7 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
         g->entries[g->nentries].len = lit->len;
         g->entries[g->nentries].offset = best;
         g->nentries++;
+        if (g->min_len == 0 || lit->len < g->min_len) g->min_len = lit->len;
     }
     free(win);
     qsort(g->entries, g->nentries, sizeof(mc_gram_entry), gram_cmp);
@@ -170,7 +171,7 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
     uint32_t h, k;
     const mc_gram_entry *e;
 
-    if (len < 3) {
+    if (len < 3 || len < g->min_len) {
         return 0;
     }
     q = len + 4 <= sizeof(stack) ? stack : a->alloc(a->ctx, len + 4);
