@@ -17,8 +17,8 @@ WORDS = ["autodiscover", "powershell", "ecp", "owa", "ews", "mapi", "rpc", "oab"
 
 
 def esc(s):
-    """A ModSecurity operator argument inside double quotes."""
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+    """A ModSecurity operator argument inside double quotes (ModSecurity keeps backslashes as written)."""
+    return s.replace('"', '\\"')
 
 
 class Out:
