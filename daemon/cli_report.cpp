@@ -146,6 +146,45 @@ void print_hits(RuleHits& hits, const std::string& id) {
             << " detected and let through (since nginx started)\n";
 }
 
+// status -o json (docs/schema/status.schema.json).
+void print_status_json(const Loaded& l, const std::vector<Row>& rows, const std::vector<std::string>& warnings, RuleHits& hits) {
+  const Inputs& in = l.engine->inputs();
+  json::object o;
+  o["host"] = in.inventory.host;
+  o["enabled"] = in.policy.enabled();
+  o["mode"] = to_string(in.policy.mode());
+  json::array arr;
+  for (const Row& r : rows) {
+    json::object m = mitigation_state_json(r.state);
+    m["status"] = r.status;
+    m["since"] = r.since;
+    m["title"] = r.title;
+    if (hits.counters_read && hits.modes.contains(r.id)) {
+      const auto& h = hits.by_mitigation[r.id];
+      m["rule_mode"] = hits.modes[r.id];
+      m["rule_matches"] = json::object{{"enforce", h.enforce}, {"detect", h.detect}};
+    }
+    arr.push_back(std::move(m));
+  }
+  o["mitigations"] = std::move(arr);
+  json::array w;
+  for (const auto& s : warnings) w.push_back(json::string(s));
+  o["warnings"] = std::move(w);
+  if (!hits.error.empty()) o["rule_counters_error"] = hits.error;
+  if (const auto& fs = l.engine->feed_status()) {
+    json::object f;
+    f["last_success"] = fs->last_success ? format_utc(*fs->last_success) : "";
+    f["expires"] = fs->expires ? format_utc(*fs->expires) : "";
+    f["expired"] = fs->expired;
+    f["last_error"] = fs->error;
+    json::object versions;
+    for (const auto& [role, v] : fs->versions) versions[role] = v;
+    f["versions"] = std::move(versions);
+    o["feed"] = std::move(f);
+  }
+  print_json(o);
+}
+
 int cmd_status(Cli& cli, const Args&) {
   if (Config config = cli.config(); state_is_private(config) && daemon_reachable(config)) {
     return status_via_daemon(cli, config);
@@ -157,40 +196,7 @@ int cmd_status(Cli& cli, const Args&) {
   const Inputs& in = l->engine->inputs();
   RuleHits hits = read_hits(l->engine->counters_url(), in.manifests.manifests);
   if (cli.json_out) {
-    json::object o;
-    o["host"] = in.inventory.host;
-    o["enabled"] = in.policy.enabled();
-    o["mode"] = to_string(in.policy.mode());
-    json::array arr;
-    for (const Row& r : rows) {
-      json::object m = mitigation_state_json(r.state);
-      m["status"] = r.status;
-      m["since"] = r.since;
-      m["title"] = r.title;
-      if (hits.counters_read && hits.modes.contains(r.id)) {
-        const auto& h = hits.by_mitigation[r.id];
-        m["rule_mode"] = hits.modes[r.id];
-        m["rule_matches"] = json::object{{"enforce", h.enforce}, {"detect", h.detect}};
-      }
-      arr.push_back(std::move(m));
-    }
-    o["mitigations"] = std::move(arr);
-    json::array w;
-    for (const auto& s : warnings) w.push_back(json::string(s));
-    o["warnings"] = std::move(w);
-    if (!hits.error.empty()) o["rule_counters_error"] = hits.error;
-    if (const auto& fs = l->engine->feed_status()) {
-      json::object f;
-      f["last_success"] = fs->last_success ? format_utc(*fs->last_success) : "";
-      f["expires"] = fs->expires ? format_utc(*fs->expires) : "";
-      f["expired"] = fs->expired;
-      f["last_error"] = fs->error;
-      json::object versions;
-      for (const auto& [role, v] : fs->versions) versions[role] = v;
-      f["versions"] = std::move(versions);
-      o["feed"] = std::move(f);
-    }
-    print_json(o);
+    print_status_json(*l, rows, warnings, hits);
     return 0;
   }
   std::cout << "Server " << in.inventory.host << ": mitigations " << (in.policy.enabled() ? "enabled" : "DISABLED")

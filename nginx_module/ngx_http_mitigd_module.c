@@ -5,7 +5,8 @@
  * view, and the core's verdict into a response (the split headers-more uses: directives, handler,
  * core).
  *
- *   mitigd_rule ID STATUS [scope REGEX] when INPUT CODEC OP ARG [literals HEX,HEX...] ...;
+ *   mitigd_rule ID STATUS [scope REGEX] [mode detect] [body CAP pass|block]
+ *               when INPUT CODEC OP ARG [literals HEX,HEX...] ...;
  *
  * The grammar and semantics are the core's (rule_core/mitigd_core.h, docs/rules.md). STATUS 444
  * closes the connection. $mitigd_blocked_by holds the ID of the rule that answered and
@@ -16,41 +17,20 @@
  * handed to the core and the body goes on to the upstream unchanged.
  *
  * Counters: every match of every rule is counted in a shared-memory zone (per rule ID and mode,
- * kept across reloads); `mitigd_counters;` in a location serves them as "ID MODE COUNT" lines. $mitigd_request_uri_decoded and $mitigd_args_decoded are the configuration path's decoded
- * inputs, so that files of both engines validate together while the inventory switches engines.
+ * kept across reloads); `mitigd_counters;` in a location serves them as "ID MODE COUNT" lines
+ * (ngx_http_mitigd_counters.c).
+ *
+ * $mitigd_request_uri_decoded and $mitigd_args_decoded are the configuration path's decoded inputs,
+ * so that files of both engines validate together while the inventory switches engines.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
 #include "mitigd_core.h"
+#include "ngx_http_mitigd_module.h"
 
 #define MITIGD_MAX_WORDS 1024
-
-#define MITIGD_SLOTS 8192
-#define MITIGD_ID_MAX 96
-
-typedef struct {
-    ngx_atomic_t  matches;
-    ngx_atomic_t  used;
-    u_char        detect;
-    u_char        id_len;
-    u_char        id[MITIGD_ID_MAX];
-} mitigd_slot_t;
-
-typedef struct {
-    mc_ruleset     *rules;        /* NULL: no rule in this server */
-    ngx_atomic_t  **counters;     /* per rule, its slot's counter (NULL: not counted) */
-} mitigd_srv_conf_t;
-
-typedef struct {
-    ngx_array_t      servers;     /* mitigd_srv_conf_t *: every server with rules */
-    ngx_shm_zone_t  *zone;
-} mitigd_main_conf_t;
-
-typedef struct {
-    ngx_flag_t  counters;
-} mitigd_loc_conf_t;
 
 typedef struct {
     ngx_str_t  blocked_by;
@@ -62,7 +42,6 @@ typedef struct {
 
 static void *mitigd_create_main_conf(ngx_conf_t *cf);
 static void *mitigd_create_loc_conf(ngx_conf_t *cf);
-static char *mitigd_counters_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static void *mitigd_create_srv_conf(ngx_conf_t *cf);
 static char *mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
 static char *mitigd_rule_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -547,112 +526,6 @@ mitigd_preconfiguration(ngx_conf_t *cf)
     return NGX_OK;
 }
 
-/* ---- counters ----------------------------------------------------------------------------- */
-
-/* The slot of (id, mode): found, or claimed in the first free place of its probe sequence. Run by
- * the master while it builds a configuration; workers of an older one only add to their slots. */
-static mitigd_slot_t *
-mitigd_slot(mitigd_slot_t *slots, mc_str id, int detect)
-{
-    ngx_uint_t      i, h = ngx_hash_key((u_char *) id.data, id.len) + (ngx_uint_t) detect;
-    mitigd_slot_t  *s;
-
-    if (id.len > MITIGD_ID_MAX) {
-        return NULL;
-    }
-    for (i = 0; i < MITIGD_SLOTS; i++) {
-        s = &slots[(h + i) % MITIGD_SLOTS];
-        if (!s->used) {
-            ngx_memcpy(s->id, id.data, id.len);
-            s->id_len = (u_char) id.len;
-            s->detect = (u_char) detect;
-            ngx_memory_barrier();
-            s->used = 1;
-            return s;
-        }
-        if (s->id_len == id.len && s->detect == detect && ngx_memcmp(s->id, id.data, id.len) == 0) {
-            return s;
-        }
-    }
-    return NULL;
-}
-
-static ngx_int_t
-mitigd_init_zone(ngx_shm_zone_t *zone, void *data)
-{
-    mitigd_main_conf_t  *mcf = zone->data;
-    mitigd_srv_conf_t  **servers = mcf->servers.elts;
-    mitigd_slot_t       *slots = (mitigd_slot_t *) zone->shm.addr, *slot;
-    ngx_uint_t           i;
-    size_t               k;
-
-    (void) data;  /* a zone kept across a reload holds its counters: new rules get free slots */
-    for (i = 0; i < mcf->servers.nelts; i++) {
-        for (k = 0; k < mc_ruleset_rules(servers[i]->rules); k++) {
-            slot = mitigd_slot(slots, mc_rule_id(servers[i]->rules, k), mc_rule_detect(servers[i]->rules, k));
-            servers[i]->counters[k] = slot ? &slot->matches : NULL;
-            if (slot == NULL) {
-                ngx_log_error(NGX_LOG_WARN, zone->shm.log, 0, "mitigd: no counter for rule %*s (table full)",
-                              mc_rule_id(servers[i]->rules, k).len, mc_rule_id(servers[i]->rules, k).data);
-            }
-        }
-    }
-    return NGX_OK;
-}
-
-static ngx_int_t
-mitigd_counters_handler(ngx_http_request_t *r)
-{
-    mitigd_main_conf_t  *mcf = ngx_http_get_module_main_conf(r, ngx_http_mitigd_module);
-    mitigd_slot_t       *slots;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
-    ngx_uint_t           i, used = 0;
-    ngx_int_t            rc;
-
-    if (r->method != NGX_HTTP_GET || ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-    slots = mcf->zone ? (mitigd_slot_t *) mcf->zone->shm.addr : NULL;
-    for (i = 0; slots && i < MITIGD_SLOTS; i++) {
-        used += slots[i].used != 0;
-    }
-    b = ngx_create_temp_buf(r->pool, 32 + used * (MITIGD_ID_MAX + 32));
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    b->last = ngx_cpymem(b->last, "# mitigd rule matches: ID MODE COUNT\n", 37);
-    for (i = 0; slots && i < MITIGD_SLOTS && used > 0; i++) {
-        if (slots[i].used) {
-            b->last = ngx_sprintf(b->last, "%*s %s %uA\n", (size_t) slots[i].id_len, slots[i].id,
-                                  slots[i].detect ? "detect" : "enforce", slots[i].matches);
-            used--;
-        }
-    }
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/plain");
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-    out.buf = b;
-    out.next = NULL;
-    return ngx_http_output_filter(r, &out);
-}
-
-static char *
-mitigd_counters_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_core_loc_conf_t  *clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    ((mitigd_loc_conf_t *) conf)->counters = 1;
-    clcf->handler = mitigd_counters_handler;
-    return NGX_CONF_OK;
-}
-
 /* The rules run first in the server rewrite phase: before the location is chosen and before any
  * server-level rewrite, so no operator redirect can carry an exploit request past them. */
 static ngx_int_t
@@ -662,18 +535,10 @@ mitigd_postconfiguration(ngx_conf_t *cf)
     ngx_http_handler_pt        *h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
 
     mitigd_main_conf_t         *mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mitigd_module);
-    ngx_str_t                   name = ngx_string("mitigd_counters");
 
     if (h == NULL) {
         return NGX_ERROR;
     }
     *h = mitigd_handler;
-    mcf->zone = ngx_shared_memory_add(cf, &name, ngx_align(sizeof(mitigd_slot_t) * MITIGD_SLOTS, ngx_pagesize) + ngx_pagesize,
-                                      &ngx_http_mitigd_module);
-    if (mcf->zone == NULL) {
-        return NGX_ERROR;
-    }
-    mcf->zone->init = mitigd_init_zone;
-    mcf->zone->data = mcf;
-    return NGX_OK;
+    return mitigd_counters_zone(cf, mcf);
 }

@@ -144,6 +144,20 @@ void parse_body_limits(ObjectReader& r, RewriteRule& rule) {
   }
 }
 
+// A rewrite_rule's own fields: its conditions, response, body limits and mode.
+RewriteRule parse_rewrite_rule(ObjectReader& r, Action& a, const std::string& file, const std::string& context) {
+  RewriteRule rule;
+  const json::array& when = json_input::as_array(r.required("when"), file, r.child_path("when"), limits::kConditions);
+  if (when.empty()) r.fail("when", "at least one condition");
+  for (std::size_t i = 0; i < when.size(); ++i) {
+    rule.when.push_back(parse_condition(when[i], file, index_path(r.child_path("when"), i), context));
+  }
+  rule.respond = parse_response(r.required("respond"), file, r.child_path("respond"));
+  parse_body_limits(r, rule);
+  if (r.optional("mode")) a.mode = parse_rule_mode(r, "mode");
+  return rule;
+}
+
 Action parse_action(const json::value& v, const std::string& file, const std::string& path,
                     const std::string& id, std::size_t index) {
   ObjectReader r(v, file, path, {"kind", "name", "scope", "when", "respond", "content_type", "header", "append", "set",
@@ -180,21 +194,10 @@ Action parse_action(const json::value& v, const std::string& file, const std::st
   };
 
   switch (a.kind) {
-    case ActionKind::rewrite_rule: {
+    case ActionKind::rewrite_rule:
       read_scope();
-      RewriteRule rule;
-      const json::array& when =
-          json_input::as_array(r.required("when"), file, r.child_path("when"), limits::kConditions);
-      if (when.empty()) r.fail("when", "at least one condition");
-      for (std::size_t i = 0; i < when.size(); ++i) {
-        rule.when.push_back(parse_condition(when[i], file, index_path(r.child_path("when"), i), context));
-      }
-      rule.respond = parse_response(r.required("respond"), file, r.child_path("respond"));
-      parse_body_limits(r, rule);
-      if (r.optional("mode")) a.mode = parse_rule_mode(r, "mode");
-      a.detail = std::move(rule);
+      a.detail = parse_rewrite_rule(r, a, file, context);
       break;
-    }
     case ActionKind::response_header: {
       read_scope();
       ResponseHeaderEdit edit;
