@@ -66,10 +66,13 @@ static void part_headers(const unsigned char *p, const unsigned char *end, mc_fo
         line.data = p;
         line.len = (size_t) ((eol ? eol : end) - p);
         if (line.len > 0 && line.data[line.len - 1] == '\r') line.len--;
-        if (line.len >= sizeof(kDisposition) - 1 && mc_strncasecmp(line.data, kDisposition, sizeof(kDisposition) - 1) == 0) {
-            f->is_file[k] = header_param(line, "filename", &f->files[f->nfiles]) ? 1 : 0;
-            if (!f->is_file[k]) f->is_file[k] = header_param(line, "filename*", &f->files[f->nfiles]) ? 1 : 0;
-            f->nfiles += f->is_file[k];
+        /* A part may repeat the header: every file name it gives is a value of `files` (which one
+         * a back end believes is its own business); the files array has room for one per line. */
+        if (line.len >= sizeof(kDisposition) - 1 && mc_strncasecmp(line.data, kDisposition, sizeof(kDisposition) - 1) == 0 &&
+            f->nfiles < f->cap_files) {
+            int file = header_param(line, "filename", &f->files[f->nfiles]) || header_param(line, "filename*", &f->files[f->nfiles]);
+            f->is_file[k] |= (unsigned char) file;
+            f->nfiles += (size_t) file;
             (void) header_param(line, "name", &f->names[k]);
         }
         p = eol ? eol + 1 : end;
@@ -88,7 +91,8 @@ static int parse_multipart(mc_str body, mc_str boundary, const mc_alloc *a, mc_f
     delim = a->alloc(a->ctx, dlen + 1);
     f->names = a->alloc(a->ctx, max * sizeof(mc_str));
     f->values = a->alloc(a->ctx, max * sizeof(mc_str));
-    f->files = a->alloc(a->ctx, max * sizeof(mc_str));
+    f->cap_files = body.len / 20 + 1;  /* "content-disposition:" takes 20 bytes per file name */
+    f->files = a->alloc(a->ctx, f->cap_files * sizeof(mc_str));
     f->is_file = a->alloc(a->ctx, max);
     if (delim == NULL || f->names == NULL || f->values == NULL || f->files == NULL || f->is_file == NULL) return -1;
     memcpy(delim, "\n--", 3);
@@ -110,6 +114,7 @@ static int parse_multipart(mc_str body, mc_str boundary, const mc_alloc *a, mc_f
         if (content == NULL) hdr_end = content = next ? next : end;
         f->names[f->n].data = f->values[f->n].data = p;
         f->names[f->n].len = 0;
+        f->is_file[f->n] = 0;
         part_headers(p, hdr_end, f, f->n);
         f->values[f->n].data = content;
         f->values[f->n].len = (size_t) ((next ? next : end) - content);

@@ -113,7 +113,7 @@ size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max);
 typedef struct {
     mc_str *names, *values, *files;
     unsigned char *is_file;  /* per field: a multipart file (its content is not a body_args value) */
-    size_t n, nfiles;
+    size_t n, nfiles, cap_files;
     int encoded;  /* urlencoded: names and values are %-encoded */
     mc_str *keys;      /* each field's name as rules compare it: decoded when encoded */
     uint32_t *hashes;  /* mc_name_hash of each key */

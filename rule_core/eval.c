@@ -117,7 +117,7 @@ static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t
         st->form_cap = s->cap;
         st->have_form = 1;
     }
-    if ((*out = st->a->alloc(st->a->ctx, (f->n + 1) * sizeof(mc_str))) == NULL) return -1;
+    if ((*out = st->a->alloc(st->a->ctx, ((f->n > f->nfiles ? f->n : f->nfiles) + 1) * sizeof(mc_str))) == NULL) return -1;
     if (s->kind == MC_IN_FILES) {
         for (i = 0; i < f->nfiles; i++) (*out)[(*n)++] = f->files[i];
         return 0;

@@ -138,3 +138,15 @@ TEST_CASE("Core: oversize block answers even when the body's literal gate is abs
   big.insert(big.find("x\r\n"), std::string(200, 'y'));
   CHECK(answer(r, Request().body(big, type)) == "JSP");
 }
+
+TEST_CASE("Core: every Content-Disposition of a part counts, however many (found by fuzzing: more file names than parts overflowed)", "[rule_core][body]") {
+  Rules r;
+  REQUIRE(r.add("JSP 403 when files raw suffix* " + hex(".jsp")));
+  REQUIRE(r.add("CMD 403 when body_arg:cmd raw contains " + hex(";id")));
+  r.finish();
+  std::string part = "--b\r\n";
+  for (int i = 0; i < 40; ++i) part += "Content-Disposition: form-data; name=\"f" + std::to_string(i) + "\"; filename=\"a" + std::to_string(i) + ".txt\"\r\n";
+  std::string body = part + "Content-Disposition: form-data; name=\"f\"; filename=\"shell.jsp\"\r\n\r\nx\r\n--b--\r\n";
+  CHECK(answer(r, Request().body(body, "multipart/form-data; boundary=b")) == "JSP");
+  CHECK(answer(r, Request().body(part + "\r\nx\r\n--b--\r\n", "multipart/form-data; boundary=b")) == "pass");
+}
