@@ -7,6 +7,22 @@
 namespace mitigd {
 namespace json = boost::json;
 
+namespace {
+
+// Why a file of this revision renders differently today: the rules' mode (the policy's rule_modes
+// or the manifest's), or else the rules engine or mitigd's version.
+std::string rerender_reason(const std::string& name, const std::string& text, const Manifest& m) {
+  bool was_detect = text.find("\n    mode detect") != std::string::npos, now_detect = false;
+  for (const Action& a : m.actions) now_detect = now_detect || (a.kind == ActionKind::rewrite_rule && m.mode_of(a) == RuleMode::detect);
+  if (was_detect != now_detect) {
+    return std::string("the rules' mode changed (") + (was_detect ? "detect -> enforce" : "enforce -> detect") +
+           "): rule_modes in the policy, or the manifest";
+  }
+  return "rule file " + name + " was rendered for another rules engine or mitigd version";
+}
+
+}  // namespace
+
 // Whether the files on disk are what this mitigd writes for these actions today. They are not after
 // the inventory switched rules_engine, or after an upgrade changed the compiler's output.
 bool WebRulesReconciler::rendered_as_today(const Manifest& m, const std::set<std::size_t>& actions,
@@ -56,7 +72,7 @@ void WebRulesReconciler::observe(const std::vector<state::LedgerRecord>& rows,
     } else if (m != manifests.end() && m->second->revision == r.revision &&
                !rendered_as_today(*m->second, recorded_actions[r.mitigation_id], owned)) {
       obs.state = ObservedAction::State::drifted;
-      obs.detail = "rule file " + it->first.second + " was rendered for another rules engine or mitigd version";
+      obs.detail = rerender_reason(it->first.second, it->second, *m->second);
       stale_[r.mitigation_id] = {m->second, recorded_actions[r.mitigation_id]};
     } else if (interrupted) {
       obs.state = ObservedAction::State::drifted;

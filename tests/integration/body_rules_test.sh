@@ -76,6 +76,7 @@ import json, sys
 p = json.load(open(sys.argv[1])); p["rule_modes"] = {"DET1": "enforce"}
 json.dump(p, open(sys.argv[1], "w"), indent=2)
 PY
+check "the dry-run plan names the promotion" bash -c "'$MITIGCTL' plan | grep -q \"the rules' mode changed (detect -> enforce)\""
 "$MITIGCTL" apply > "$work/apply-promote.txt" 2>&1; rc=$?
 code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' --data 'file=../x' "$url/owa/x")"
 check "rule_modes {DET1: enforce} in the policy promotes it: the same request is refused" bash -c "[ $rc = 0 ] && [ '$code' = 403 ] || cat '$work/apply-promote.txt'"
