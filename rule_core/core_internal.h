@@ -77,6 +77,7 @@ typedef struct {
     mc_gram_entry *entries;  /* sorted by hash */
     size_t nentries;
     size_t min_len;  /* the shortest literal: a shorter value holds none */
+    size_t step;     /* positions scanned: every step-th (min_len - 2, at most 16) */
 } mc_grams;
 
 struct mc_ruleset {

@@ -85,39 +85,29 @@ static size_t count_windows(const mc_ruleset *rs, size_t subject, window *win)
     return nuniq;
 }
 
-int mc_build_grams(mc_ruleset *rs, size_t subject)
+static void add_entry(mc_ruleset *rs, mc_grams *g, const mc_literal *lit, size_t offset)
 {
-    size_t i, k, n = 0, nwin = 0, nuniq, shared, best_shared, best;
-    mc_grams *g;
-    window *win;
-    uint32_t h;
+    uint32_t h = gram_hash(key3_of(lit->text + offset));
+    rs->gram_bits[h / 64] |= (uint64_t) 1 << (h % 64);
+    g->entries[g->nentries].hash = h;
+    g->entries[g->nentries].rule = (uint32_t) lit->rule;
+    g->entries[g->nentries].text = lit->text;
+    g->entries[g->nentries].len = lit->len;
+    g->entries[g->nentries].offset = offset;
+    g->nentries++;
+}
 
-    for (i = 0; i < rs->nliterals; i++) {
-        if (rs->literals[i].subject == subject) {
-            n++;
-            nwin += rs->literals[i].len - 2;
-        }
-    }
-    if (n == 0) {
-        return 0;
-    }
-    g = &rs->grams[rs->ngrams];
-    memset(g, 0, sizeof(*g));
-    g->subject = subject;
-    g->entries = malloc(n * sizeof(mc_gram_entry));
-    win = malloc((nwin + 1) * sizeof(window));
-    if (g->entries == NULL || win == NULL) {
-        free(g->entries);
-        free(win);
-        return -1;
-    }
-    rs->ngrams++;
-    nuniq = count_windows(rs, subject, win);
+/* Step 1: each literal under its rarest window. */
+static int file_rarest(mc_ruleset *rs, mc_grams *g, size_t nwin)
+{
+    size_t i, k, nuniq, shared, best_shared, best;
+    window *win = malloc((nwin + 1) * sizeof(window));
+
+    if (win == NULL) return -1;
+    nuniq = count_windows(rs, g->subject, win);
     for (i = 0; i < rs->nliterals; i++) {
         const mc_literal *lit = &rs->literals[i];
-        if (lit->subject != subject) {
-            continue;
-        }
+        if (lit->subject != g->subject) continue;
         best = 0;
         best_shared = (size_t) -1;
         for (k = 0; k + 3 <= lit->len; k++) {
@@ -127,17 +117,51 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
                 best = k;
             }
         }
-        h = gram_hash(key3_of(lit->text + best));
-        rs->gram_bits[h / 64] |= (uint64_t) 1 << (h % 64);
-        g->entries[g->nentries].hash = h;
-        g->entries[g->nentries].rule = (uint32_t) lit->rule;
-        g->entries[g->nentries].text = lit->text;
-        g->entries[g->nentries].len = lit->len;
-        g->entries[g->nentries].offset = best;
-        g->nentries++;
-        if (g->min_len == 0 || lit->len < g->min_len) g->min_len = lit->len;
+        add_entry(rs, g, lit, best);
     }
     free(win);
+    return 0;
+}
+
+/* A table whose literals are all at least step + 2 bytes long is scanned at every step-th position
+ * only: an occurrence of a literal spans step positions where one of its first step windows starts,
+ * one of which is scanned, so each literal is filed under each of those windows. */
+int mc_build_grams(mc_ruleset *rs, size_t subject)
+{
+    size_t i, k, n = 0, nwin = 0, step;
+    mc_grams *g;
+
+    for (i = 0; i < rs->nliterals; i++) {
+        if (rs->literals[i].subject != subject) continue;
+        n++;
+        nwin += rs->literals[i].len - 2;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    g = &rs->grams[rs->ngrams];
+    memset(g, 0, sizeof(*g));
+    g->subject = subject;
+    for (i = 0; i < rs->nliterals; i++) {
+        if (rs->literals[i].subject == subject && (g->min_len == 0 || rs->literals[i].len < g->min_len)) {
+            g->min_len = rs->literals[i].len;
+        }
+    }
+    step = g->min_len - 2 > 16 ? 16 : g->min_len - 2;
+    g->step = step;
+    g->entries = malloc(n * step * sizeof(mc_gram_entry));
+    if (g->entries == NULL) {
+        return -1;
+    }
+    rs->ngrams++;
+    if (step == 1) {
+        if (file_rarest(rs, g, nwin) != 0) return -1;
+    } else {
+        for (i = 0; i < rs->nliterals; i++) {
+            if (rs->literals[i].subject != subject) continue;
+            for (k = 0; k < step; k++) add_entry(rs, g, &rs->literals[i], k);
+        }
+    }
     qsort(g->entries, g->nentries, sizeof(mc_gram_entry), gram_cmp);
     return 0;
 }
@@ -179,7 +203,7 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
         return -1;
     }
     fold(s.data, len, q);
-    for (i = 0; i + 2 < len; i++) {
+    for (i = 0; i + 2 < len; i += g->step) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(&k, q + i, 4);  /* the three bytes at q[i] in the low 24 bits; q has a 4th byte */
         k &= 0xffffff;

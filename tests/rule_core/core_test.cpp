@@ -196,3 +196,20 @@ TEST_CASE("Core: a scope's prefix gates a rule that has no literal of its own", 
   Rules bad;
   CHECK_FALSE(bad.add("KEY 403 scope ^/a literals 2f61 when path raw ~ x"));  // shorter than 3 bytes
 }
+
+TEST_CASE("Core: a table scanned every step-th position still sees a literal at every offset", "[rule_core]") {
+  Rules r;  // shortest literal 8 bytes: the header's table is scanned every 6th position
+  REQUIRE(r.add("A 403 when header:x-a raw contains " + hex("evil-one")));
+  REQUIRE(r.add("B 403 when header:x-a raw contains* " + hex("Another-Evil-Thing")));
+  REQUIRE(r.add("C 403 when header:x-a raw ~ (?:sneaky1|sneaky22)"));
+  r.finish();
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    for (std::size_t tail = 0; tail < 3; ++tail) {
+      std::string p(pad, 'z'), t(tail, 'y');
+      CHECK(answer(r, Request().header("X-A", p + "evil-one" + t)) == "A");
+      CHECK(answer(r, Request().header("X-A", p + "ANOTHER-evil-thing" + t)) == "B");
+      CHECK(answer(r, Request().header("X-A", p + "sneaky22" + t)) == "C");
+      CHECK(answer(r, Request().header("X-A", p + "evil-on" + t)) == "pass");
+    }
+  }
+}
