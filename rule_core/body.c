@@ -161,7 +161,7 @@ int mc_form_index(mc_form *f, const mc_alloc *a)
     for (i = 0; i < f->n; i++) {
         f->keys[i] = f->names[i];
         len = f->names[i].len;
-        if (f->encoded && (memchr(f->names[i].data, '%', len) || memchr(f->names[i].data, '+', len))) {
+        if (f->encoded && mc_find_escape(f->names[i].data, len) < len) {
             if ((d = a->alloc(a->ctx, len + 1)) == NULL) return -1;
             f->keys[i].len = mc_unescape(f->names[i].data, len, d);
             f->keys[i].data = d;

@@ -104,6 +104,7 @@ struct mc_ruleset {
 };
 
 int mc_hex_value(unsigned char c);
+size_t mc_find_escape(const unsigned char *p, size_t len);
 /* FNV-1a of the ASCII-lower-cased bytes: names compared case-insensitively hash alike. */
 uint32_t mc_name_hash(const unsigned char *p, size_t n);
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n);

@@ -17,6 +17,23 @@ int mc_hex_value(unsigned char c)
     return -1;
 }
 
+/* The index of the first '%' or '+' (len when none), eight bytes at a time. */
+size_t mc_find_escape(const unsigned char *p, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    uint64_t v, a, b;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&v, p + i, 8);
+        a = v ^ (ones * '%');
+        b = v ^ (ones * '+');
+        if (((a - ones) & ~a & highs) | ((b - ones) & ~b & highs)) break;
+    }
+    for (; i < len && p[i] != '%' && p[i] != '+'; i++) {}
+    return i;
+}
+
 size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
 {
     const unsigned char *end = p + len;
@@ -26,11 +43,11 @@ size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
 
     for (; p < end; p++) {
         if (state == usual) {  /* a run without '%' or '+' is copied as it is */
-            const unsigned char *run = p;
-            while (p < end && *p != '%' && *p != '+') p++;
-            if (p > run) {
-                memcpy(d, run, (size_t) (p - run));
-                d += p - run;
+            size_t run = mc_find_escape(p, (size_t) (end - p));
+            if (run > 0) {
+                memcpy(d, p, run);
+                d += run;
+                p += run;
             }
             if (p == end) break;
         }

@@ -224,7 +224,7 @@ static int transform(unsigned char t, mc_str *v, const mc_alloc *a)
     size_t i;
     int upper = 0;
 
-    if (t == MC_T_DECODE && memchr(v->data, '%', v->len) == NULL && memchr(v->data, '+', v->len) == NULL) {
+    if (t == MC_T_DECODE && mc_find_escape(v->data, v->len) == v->len) {
         return 0;  /* nothing to decode: no copy */
     }
     if (t == MC_T_LOWER) {
