@@ -89,7 +89,7 @@ bad() {  # bad NAME EXPECTED_TEXT DIRECTIVE
 bad "a literal that is not hex" '"literals" needs comma-separated hex' 'mitigd_rule "r#0" 403 when "path" raw ~ "abc" literals 6g6263;'
 bad "a literal under 3 bytes"   '"literals" needs comma-separated hex of 3 bytes' 'mitigd_rule "r#0" 403 when "path" raw ~ "ab" literals 6162;'
 bad "literals on a negated condition" 'not negated' 'mitigd_rule "r#0" 403 when "path" raw !~ "abc" literals 616263;'
-bad "an unknown input"          'unknown input "body"' 'mitigd_rule "r#0" 403 when "body" raw ~ "abc";'
+bad "an unknown input"          'unknown input "bodies"' 'mitigd_rule "r#0" 403 when "bodies" raw ~ "abc";'
 bad "a status out of range"     'status "999" is not 200-599' 'mitigd_rule "r#0" 999 when "path" raw ~ "abc";'
 bad "a pattern PCRE2 refuses"   'missing closing parenthesis' 'mitigd_rule "r#0" 403 when "path" raw ~ "(abc";'
 bad "no condition"              'mitigd_rule r#0: no condition' 'mitigd_rule "r#0" 403;'
