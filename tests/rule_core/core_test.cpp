@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
+#include <cstdint>
 #include <string>
 
 #include "core_helpers.hpp"
@@ -211,5 +213,40 @@ TEST_CASE("Core: a table scanned every step-th position still sees a literal at 
       CHECK(answer(r, Request().header("X-A", p + "sneaky22" + t)) == "C");
       CHECK(answer(r, Request().header("X-A", p + "evil-on" + t)) == "pass");
     }
+  }
+}
+
+TEST_CASE("Core: the decoder's word-at-a-time paths equal a byte-by-byte reference on random inputs", "[rule_core]") {
+  auto reference = [](const std::string& in) {  // set_unescape_uri, one byte at a time
+    std::string out;
+    auto hexv = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) ? std::stoi(std::string(1, c), nullptr, 16) : -1; };
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        out += ' ';
+      } else if (in[i] != '%') {
+        out += in[i];
+      } else if (i + 1 < in.size() && hexv(in[i + 1]) < 0) {
+        out += in[++i];
+      } else if (i + 2 < in.size()) {
+        if (hexv(in[i + 2]) >= 0) out += static_cast<char>(hexv(in[i + 1]) * 16 + hexv(in[i + 2]));
+        i += 2;
+      } else {
+        i = in.size();
+      }
+    }
+    return out;
+  };
+  const std::string alphabet = "ab+%2F4z+&=.+%";
+  std::uint32_t seed = 12345;
+  for (int n = 0; n < 3000; ++n) {
+    std::string in;
+    std::size_t len = n % 61;
+    for (std::size_t i = 0; i < len; ++i) {
+      seed = seed * 1103515245 + 12345;
+      in += alphabet[(seed >> 16) % alphabet.size()];
+    }
+    std::string out(in.size(), '\0');
+    out.resize(mc_unescape(reinterpret_cast<const unsigned char*>(in.data()), in.size(), reinterpret_cast<unsigned char*>(out.data())));
+    REQUIRE(out == reference(in));
   }
 }
