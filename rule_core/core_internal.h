@@ -10,7 +10,9 @@
 typedef enum {
     MC_IN_REQUEST_URI, MC_IN_PATH, MC_IN_QUERY, MC_IN_METHOD, MC_IN_COOKIE, MC_IN_HEADER,
     MC_IN_COOKIE_NAMED, MC_IN_ARG, MC_IN_ARGS, MC_IN_ARG_NAMES, MC_IN_HEADERS, MC_IN_HEADER_NAMES,
-    MC_IN_PATH_RAW_DECODED, MC_IN_BODY, MC_IN_BODY_ARG, MC_IN_BODY_ARGS, MC_IN_BODY_ARG_NAMES, MC_IN_FILES
+    MC_IN_PATH_RAW_DECODED,
+    MC_IN_URI_SCAN,  /* the prefilter's: request_uri, and the query when it is not request_uri's tail */
+    MC_IN_BODY, MC_IN_BODY_ARG, MC_IN_BODY_ARGS, MC_IN_BODY_ARG_NAMES, MC_IN_FILES
 } mc_input;
 
 #define MC_IS_BODY_INPUT(k) ((k) >= MC_IN_BODY)
@@ -80,6 +82,20 @@ typedef struct {
     size_t step;     /* positions scanned: every step-th (min_len - 2, at most 16) */
 } mc_grams;
 
+/* The prefilter's named tables (header:, arg:, cookie:), found by the names a request has. */
+enum { MC_NAMED_HEADER, MC_NAMED_ARG, MC_NAMED_COOKIE, MC_NAMED_CLASSES };
+
+typedef struct {
+    uint32_t cls;
+    uint32_t hash;  /* the subject's name_hash */
+    size_t gram;    /* index in grams */
+} mc_named_gram;
+
+struct mc_named_slot {
+    uint64_t key;  /* (class + 1) << 32 | hash; 0: empty */
+    uint32_t first, count;
+};
+
 struct mc_ruleset {
     mc_rule *rules;
     size_t nrules, cap_rules;
@@ -91,6 +107,12 @@ struct mc_ruleset {
     uint64_t gram_bits[1024];  /* 65536 bits, one per gram hash, shared by every subject: one table
                                 * stays in cache however many inputs the rules name */
     size_t ngrams;
+    size_t *plain;  /* grams scanned on every request (not named) */
+    size_t nplain;
+    mc_named_gram *named;  /* sorted by class and hash */
+    size_t nnamed, named_in_class[MC_NAMED_CLASSES];
+    struct mc_named_slot *slots;  /* open addressing over (class, hash): where its run in named starts */
+    size_t slot_mask;
     uint64_t *always;  /* rules without literals */
     uint64_t *body_gated;  /* rules whose literals are in a body input */
     uint64_t *oversize;    /* rules with oversize block: candidates once the body is read */
@@ -103,9 +125,19 @@ struct mc_ruleset {
     int finished;
 };
 
+/* Eight bytes with 'A'..'Z' turned to lower case and no other byte changed: 0x20 is added to
+ * the bytes in 0x41..0x5a with bit 7 clear (each byte's sums stay below 0x100: no carries). */
+static inline uint64_t mc_fold8(uint64_t x)
+{
+    uint64_t low7 = x & 0x7f7f7f7f7f7f7f7fULL;
+    uint64_t upper = (low7 + 0x3f3f3f3f3f3f3f3fULL) & ~(low7 + 0x2525252525252525ULL) & ~x & 0x8080808080808080ULL;
+    return x | upper >> 2;
+}
+
 int mc_hex_value(unsigned char c);
 size_t mc_find_escape(const unsigned char *p, size_t len);
-/* FNV-1a of the ASCII-lower-cased bytes: names compared case-insensitively hash alike. */
+/* A hash of the ASCII-lower-cased bytes, eight at a time: names compared case-insensitively
+ * hash alike. Its low bits are mixed (the blooms use them). */
 uint32_t mc_name_hash(const unsigned char *p, size_t n);
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n);
 size_t mc_cookie_values(mc_str cookies, mc_str name, mc_str *out, size_t max);
@@ -129,6 +161,14 @@ int mc_form_index(mc_form *f, const mc_alloc *a);
 int mc_form_name_is(const mc_form *f, size_t i, const unsigned char *name, size_t len, uint32_t hash);
 int mc_form_may_have(const mc_form *f, uint32_t hash);
 
+/* The subject equal to s (its name copied when new); -1 past MC_MAX_SUBJECTS or out of memory. */
+long mc_subject_index(mc_ruleset *rs, const mc_subject *s);
+/* Files each literal under the subject whose values the prefilter scans for it (scan_source). */
+int mc_merge_scan_sources(mc_ruleset *rs);
+/* Splits the gram tables into plain and named ones (after every mc_build_grams). */
+int mc_index_grams(mc_ruleset *rs);
+/* The named tables of class cls whose name hashes to hash: *count of them from the returned index. */
+size_t mc_named_grams(const mc_ruleset *rs, uint32_t cls, uint32_t hash, size_t *count);
 int mc_build_grams(mc_ruleset *rs, size_t subject);
 /* Marks in seen the rules of every literal of g occurring in s (folded); -1 when memory ran out. */
 int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a);

@@ -186,13 +186,24 @@ size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max)
 
 uint32_t mc_name_hash(const unsigned char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        h ^= (uint32_t) (unsigned char) (p[i] + (((unsigned char) (p[i] - 'A') < 26) << 5));
-        h *= 16777619u;
+    const uint64_t mul = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = n * mul, w;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ mc_fold8(w)) * mul;
+        h ^= h >> 31;
     }
-    return h;
+    if (i < n) {
+        w = 0;
+        memcpy(&w, p + i, n - i);
+        h = (h ^ mc_fold8(w)) * mul;
+    }
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 29;
+    return (uint32_t) h;
 }
 
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n)

@@ -11,8 +11,6 @@ typedef struct {
     mc_str **values;   /* per subject, from the request's memory */
     size_t *nvalues;
     unsigned char *have;
-    uint64_t names[3][4];  /* which header, argument and cookie names the request has (256-bit blooms) */
-    int have_names;
     unsigned regexes;
     mc_form query;  /* the query's arguments, split and indexed once */
     int have_query;
@@ -159,8 +157,24 @@ static size_t value_bound(eval_state *st, const mc_subject *s, mc_str *cookies, 
     case MC_IN_COOKIE_NAMED:
         *nomem = joined_cookies(rq, a, cookies) != 0;
         return count_byte(*cookies, ';') + 1;
+    case MC_IN_URI_SCAN: return 2;
     default: return 1;
     }
+}
+
+/* The prefilter's view of the URI family (sources.c): request_uri, and the query on its own
+ * unless it is request_uri's tail after the first '?'. */
+static size_t uri_and_query(const mc_request *rq, mc_str *out)
+{
+    const unsigned char *q = rq->request_uri.len ? memchr(rq->request_uri.data, '?', rq->request_uri.len) : NULL;
+    size_t tail = q ? (size_t) (rq->request_uri.data + rq->request_uri.len - q - 1) : 0;
+
+    out[0] = rq->request_uri;
+    if (rq->query.len == 0 || (tail == rq->query.len && (q + 1 == rq->query.data || memcmp(q + 1, rq->query.data, tail) == 0))) {
+        return 1;
+    }
+    out[1] = rq->query;
+    return 2;
 }
 
 /* The values of an input before its transforms, at most max of them (value_bound). */
@@ -177,6 +191,7 @@ static size_t base_values(eval_state *st, const mc_subject *s, mc_str cookies, m
     case MC_IN_PATH: out[0] = rq->path; return 1;
     case MC_IN_QUERY: out[0] = rq->query; return 1;
     case MC_IN_METHOD: out[0] = rq->method; return 1;
+    case MC_IN_URI_SCAN: return uri_and_query(rq, out);
     case MC_IN_COOKIE:
         *nomem = joined_cookies(rq, a, &out[0]) != 0;
         return 1;
@@ -345,68 +360,72 @@ static int rule_holds(eval_state *st, const mc_rule *r)
     return 1;
 }
 
-enum { NAMES_HEADER, NAMES_ARG, NAMES_COOKIE };
-
-static void bloom_add(uint64_t *bloom, uint32_t h) { bloom[(h >> 6) & 3] |= (uint64_t) 1 << (h & 63); }
-static int bloom_has(const uint64_t *bloom, uint32_t h) { return (bloom[(h >> 6) & 3] >> (h & 63)) & 1; }
-
-/* The names of the request's headers, query arguments (decoded) and cookies, hashed once: a
- * subject named after something the request does not have holds no literal, so its prefilter scan
- * is skipped without looking at its values (one pass over the request, whatever the rule count). */
-static int collect_names(eval_state *st)
+/* Loads the values of gram table gi's subject and scans them (once: a name can occur twice). */
+static int scan_gram(eval_state *st, size_t gi, uint64_t *seen)
 {
-    const mc_request *rq = st->rq;
+    const mc_grams *g = &st->rs->grams[gi];
+    size_t k;
+
+    if (st->have[g->subject]) return 0;
+    if (load_values(st, g->subject) != 0) return -1;
+    for (k = 0; k < st->nvalues[g->subject]; k++) {
+        if (mc_scan(st->rs, g, st->values[g->subject][k], seen, st->a) != 0) return -1;
+    }
+    return 0;
+}
+
+/* The named tables (header:, arg:, cookie:) of the names this request has: looked up by each
+ * name's hash, so the cost follows the request's names, not the number of named rules. */
+static int scan_named(eval_state *st, uint32_t cls, const unsigned char *name, size_t len, uint32_t hash, uint64_t *seen)
+{
+    size_t i, n, first = mc_named_grams(st->rs, cls, name ? mc_name_hash(name, len) : hash, &n);
+    for (i = first; i < first + n; i++) {
+        if (scan_gram(st, st->rs->named[i].gram, seen) != 0) return -1;
+    }
+    return 0;
+}
+
+static int scan_cookie_names(eval_state *st, uint64_t *seen)
+{
     mc_str cookies;
-    size_t i;
     const unsigned char *p, *end, *semi, *eq;
 
-    memset(st->names, 0, sizeof(st->names));
-    for (i = 0; i < rq->nheaders; i++) bloom_add(st->names[NAMES_HEADER], mc_name_hash(rq->headers[i].name.data, rq->headers[i].name.len));
-    if (split_query(st) != 0 || joined_cookies(rq, st->a, &cookies) != 0) return -1;
-    memcpy(st->names[NAMES_ARG], st->query.bloom, sizeof(st->query.bloom));
+    if (joined_cookies(st->rq, st->a, &cookies) != 0) return -1;
     for (p = cookies.data, end = cookies.data + cookies.len; p < end; p = semi + 1) {
         semi = memchr(p, ';', (size_t) (end - p));
         if (semi == NULL) semi = end;
         while (p < semi && (*p == ' ' || *p == '\t')) p++;
         eq = memchr(p, '=', (size_t) (semi - p));
-        if (eq != NULL) bloom_add(st->names[NAMES_COOKIE], mc_name_hash(p, (size_t) (eq - p)));
+        if (eq != NULL && scan_named(st, MC_NAMED_COOKIE, p, (size_t) (eq - p), 0, seen) != 0) return -1;
     }
-    st->have_names = 1;
     return 0;
-}
-
-/* Whether a subject can have a value holding a literal on this request (0: certainly not). */
-static int may_hold(eval_state *st, const mc_subject *s)
-{
-    int which = s->kind == MC_IN_HEADER ? NAMES_HEADER : s->kind == MC_IN_ARG ? NAMES_ARG
-                : s->kind == MC_IN_COOKIE_NAMED ? NAMES_COOKIE : -1;
-    if (which < 0) return 1;
-    if (!st->have_names && collect_names(st) != 0) return -1;
-    return bloom_has(st->names[which], s->name_hash);
 }
 
 /* Sets in seen the rules whose literals occur; rules gated in a body input count as seen while
  * the body is unread (their other conditions decide whether it is read). */
 static int prefilter(eval_state *st, uint64_t *seen, size_t words)
 {
-    size_t i, k;
-    for (i = 0; i < st->rs->ngrams; i++) {
-        const mc_grams *g = &st->rs->grams[i];
-        const mc_subject *sub = &st->rs->subjects[g->subject];
-        int may;
-        if (MC_IS_BODY_INPUT(sub->kind) && !st->rq->body_read) continue;
-        if ((may = may_hold(st, sub)) <= 0) {
-            if (may < 0) return -1;
-            continue;
-        }
-        if (load_values(st, g->subject) != 0) return -1;
-        for (k = 0; k < st->nvalues[g->subject]; k++) {
-            if (mc_scan(st->rs, g, st->values[g->subject][k], seen, st->a) != 0) return -1;
+    const mc_ruleset *rs = st->rs;
+    const mc_request *rq = st->rq;
+    size_t i;
+
+    for (i = 0; i < rs->nplain; i++) {
+        if (MC_IS_BODY_INPUT(rs->subjects[rs->grams[rs->plain[i]].subject].kind) && !rq->body_read) continue;
+        if (scan_gram(st, rs->plain[i], seen) != 0) return -1;
+    }
+    for (i = 0; rs->named_in_class[MC_NAMED_HEADER] && i < rq->nheaders; i++) {
+        if (scan_named(st, MC_NAMED_HEADER, rq->headers[i].name.data, rq->headers[i].name.len, 0, seen) != 0) return -1;
+    }
+    if (rs->named_in_class[MC_NAMED_ARG]) {
+        if (split_query(st) != 0) return -1;
+        for (i = 0; i < st->query.n; i++) {
+            if (scan_named(st, MC_NAMED_ARG, NULL, 0, st->query.hashes[i], seen) != 0) return -1;
         }
     }
+    if (rs->named_in_class[MC_NAMED_COOKIE] && scan_cookie_names(st, seen) != 0) return -1;
     /* Unread, a body may hold the literals; read, a body past a rule's cap may make it answer
      * (oversize block) whatever its literals. */
-    for (i = 0; i < words; i++) seen[i] |= st->rq->body_read ? st->rs->oversize[i] : st->rs->body_gated[i];
+    for (i = 0; i < words; i++) seen[i] |= rq->body_read ? rs->oversize[i] : rs->body_gated[i];
     return 0;
 }
 
@@ -437,7 +456,7 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     st.have = (unsigned char *) (st.nvalues + rs->nsubjects);
     memset(st.have, 0, rs->nsubjects);  /* values[] and nvalues[] are read only where have[] is set */
     st.regexes = 0;
-    st.have_query = st.have_form = st.have_names = 0;
+    st.have_query = st.have_form = 0;
     st.rs = rs;
     st.rq = rq;
     st.a = a;

@@ -166,19 +166,16 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
     return 0;
 }
 
-/* The subject folded to lower case into q (eight bytes at a time: 0x20 added to the bytes in
- * 'A'..'Z' with bit 7 clear, none other), with a zero byte after it. */
+/* The subject folded to lower case into q (eight bytes at a time), with zero bytes after it. */
 static void fold(const unsigned char *p, size_t len, unsigned char *q)
 {
     size_t i = 0;
     unsigned char c;
 
     for (; i + 8 <= len; i += 8) {
-        uint64_t x, low7, upper;
+        uint64_t x;
         memcpy(&x, p + i, 8);
-        low7 = x & 0x7f7f7f7f7f7f7f7fULL;
-        upper = (low7 + 0x3f3f3f3f3f3f3f3fULL) & ~(low7 + 0x2525252525252525ULL) & ~x & 0x8080808080808080ULL;
-        x |= upper >> 2;
+        x = mc_fold8(x);
         memcpy(q + i, &x, 8);
     }
     for (; i < len; i++) {

@@ -101,7 +101,7 @@ static int parse_codec(mc_str w, unsigned char *t)
     return n > 0 ? 0 : -1;
 }
 
-static long subject_index(mc_ruleset *rs, const mc_subject *s)
+long mc_subject_index(mc_ruleset *rs, const mc_subject *s)
 {
     size_t i;
     for (i = 0; i < rs->nsubjects; i++) {
@@ -261,7 +261,7 @@ static int parse_condition(mc_ruleset *rs, mc_rule *r, const mc_str *w, mc_condi
     if (parse_op(w[3], c) != 0) {
         return fail(err, errlen, "unknown operator \"%.*s\"", (int) w[3].len, (const char *) w[3].data);
     }
-    idx = subject_index(rs, &s);
+    idx = mc_subject_index(rs, &s);
     if (idx < 0) {
         return fail(err, errlen, "more than %d distinct inputs, or out of memory", MC_MAX_SUBJECTS);
     }
@@ -310,7 +310,7 @@ static int scope_literals(mc_ruleset *rs, mc_rule *r, size_t rule, mc_str w)
     long idx;
     memset(&s, 0, sizeof(s));
     s.kind = MC_IN_PATH;
-    idx = subject_index(rs, &s);
+    idx = mc_subject_index(rs, &s);
     if (idx < 0 || parse_literals(rs, w, (size_t) idx, rule) != 0) return -1;
     r->gated = 1;
     return 0;
@@ -431,12 +431,14 @@ int mc_ruleset_finish(mc_ruleset *rs, char *err, size_t errlen)
 {
     size_t s, i;
     if (rs->finished) return 0;
+    if (mc_merge_scan_sources(rs) != 0) return fail(err, errlen, "out of memory");
     rs->grams = calloc(rs->nsubjects + 1, sizeof(mc_grams));
     rs->always = calloc(rs->nrules / 64 + 1, sizeof(uint64_t));
     if (rs->grams == NULL || rs->always == NULL) return fail(err, errlen, "out of memory");
     for (s = 0; s < rs->nsubjects; s++) {
         if (mc_build_grams(rs, s) != 0) return fail(err, errlen, "out of memory");
     }
+    if (mc_index_grams(rs) != 0) return fail(err, errlen, "out of memory");
     rs->body_gated = calloc(rs->nrules / 64 + 1, sizeof(uint64_t));
     rs->oversize = calloc(rs->nrules / 64 + 1, sizeof(uint64_t));
     if (rs->body_gated == NULL || rs->oversize == NULL) return fail(err, errlen, "out of memory");

@@ -40,6 +40,9 @@ void mc_ruleset_free(mc_ruleset *rs)
     free(rs->rules);
     free(rs->literals);
     free(rs->grams);
+    free(rs->plain);
+    free(rs->named);
+    free(rs->slots);
     free(rs->always);
     free(rs->body_gated);
     free(rs->scratch);

@@ -1,0 +1,204 @@
+/* Where the prefilter looks for each literal. A literal says "this rule can hold only if these
+ * bytes occur in a value of its input"; any string that contains every value of that input, case
+ * folded, is as good a place to look, and one scan of it serves many inputs at once:
+ *
+ * - request_uri, query, args, arg:NAME and arg_names (raw, or decoded once) are all found in the
+ *   request_uri (raw, or decoded once): the query is its tail after '?', every argument's name and
+ *   value a piece of the query between '&' and '=', and a piece decoded on its own is a substring
+ *   of the whole decoded, since neither separator is a hex digit (the decoder is back in its usual
+ *   state after one). path_raw_decoded is its decoded head. When the query is not that tail (an
+ *   embedder may pass them apart), it is scanned too (eval's MC_IN_URI_SCAN).
+ * - header:NAME is in headers, cookie:NAME in cookie.
+ * - A named input joins its family only on the terms of joins_family.
+ * - lowercase changes nothing the prefilter sees: it folds case itself.
+ *
+ * So a request's URI is decoded and scanned once however many argument rules there are, and the
+ * arguments are split and decoded only for the rules whose literal occurred. The source is a
+ * superset; rules still run their conditions on their own inputs. Body inputs keep their own
+ * tables (their caps differ from rule to rule). */
+#include "core_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The transforms without lowercase: [] or [decode] for the merged families. */
+static void strip_lower(const unsigned char *t, unsigned char *out)
+{
+    size_t i, n = 0;
+    memset(out, 0, MC_MAX_TRANSFORMS);
+    for (i = 0; i < MC_MAX_TRANSFORMS && t[i]; i++) {
+        if (t[i] != MC_T_LOWER) out[n++] = t[i];
+    }
+}
+
+static int raw_or_decoded_once(const unsigned char *t)
+{
+    return t[0] == 0 || (t[0] == MC_T_DECODE && t[1] == 0);
+}
+
+static int is_uri_family(mc_input k)
+{
+    return k == MC_IN_REQUEST_URI || k == MC_IN_QUERY || k == MC_IN_ARGS || k == MC_IN_ARG || k == MC_IN_ARG_NAMES;
+}
+
+static int is_named(mc_input k) { return k == MC_IN_ARG || k == MC_IN_HEADER || k == MC_IN_COOKIE_NAMED; }
+
+/* The shortest literal of the unnamed subjects that src (kind and transforms, lowercase aside)
+ * stands for; (size_t) -1 when none has literals. */
+static size_t family_shortest(const mc_ruleset *rs, const size_t *shortest, const mc_subject *src)
+{
+    unsigned char u[MC_MAX_TRANSFORMS];
+    size_t i, n, best = (size_t) -1;
+    for (i = 0; i < rs->nsubjects; i++) {
+        const mc_subject *o = &rs->subjects[i];
+        int member = src->kind == MC_IN_URI_SCAN ? is_uri_family(o->kind) || o->kind == MC_IN_PATH_RAW_DECODED : o->kind == src->kind;
+        if (!member || is_named(o->kind)) continue;
+        strip_lower(o->transforms, u);
+        if (o->kind == MC_IN_PATH_RAW_DECODED) {
+            if (u[0] != 0 || src->transforms[0] != MC_T_DECODE) continue;
+        } else if (memcmp(u, src->transforms, MC_MAX_TRANSFORMS) != 0) {
+            continue;
+        }
+        n = shortest[i];
+        best = n < best ? n : best;
+    }
+    return best;
+}
+
+/* A named input (arg:, header:, cookie:) joins its family's scan only when that scan happens
+ * anyway and its literals are no shorter than the family's: a shorter one would make the scan
+ * look at more positions (prefilter.c's step), while alone its scan is skipped whenever the
+ * request lacks the name. */
+static int joins_family(const mc_ruleset *rs, const size_t *shortest, size_t i, const mc_subject *src)
+{
+    size_t family = family_shortest(rs, shortest, src);
+    return family != (size_t) -1 && shortest[i] >= family;
+}
+
+/* The subject scanned for the literals of subject i (created when new); -1 when out of memory.
+ * shortest[]: each subject's shortest literal ((size_t) -1: none). */
+static long scan_source(mc_ruleset *rs, const size_t *shortest, size_t i)
+{
+    mc_subject src = rs->subjects[i];
+
+    if (MC_IS_BODY_INPUT(src.kind)) return (long) i;
+    strip_lower(rs->subjects[i].transforms, src.transforms);
+    if (is_uri_family(src.kind) && raw_or_decoded_once(src.transforms)) {
+        src.kind = MC_IN_URI_SCAN;
+    } else if (src.kind == MC_IN_PATH_RAW_DECODED && src.transforms[0] == 0) {
+        src.kind = MC_IN_URI_SCAN;
+        src.transforms[0] = MC_T_DECODE;
+    } else if (src.kind == MC_IN_HEADER) {
+        src.kind = MC_IN_HEADERS;
+    } else if (src.kind == MC_IN_COOKIE_NAMED) {
+        src.kind = MC_IN_COOKIE;
+    }
+    if (src.kind == rs->subjects[i].kind || (is_named(rs->subjects[i].kind) && !joins_family(rs, shortest, i, &src))) {
+        return (long) i;
+    }
+    src.name = NULL;
+    src.name_len = 0;
+    return mc_subject_index(rs, &src);
+}
+
+int mc_merge_scan_sources(mc_ruleset *rs)
+{
+    size_t i, n = rs->nsubjects;
+    size_t *shortest = malloc((n + 1) * sizeof(size_t));
+    long *source = malloc((n + 1) * sizeof(long));
+    int rc = -1;
+
+    if (shortest == NULL || source == NULL) goto done;
+    memset(shortest, 0xff, (n + 1) * sizeof(size_t));
+    for (i = 0; i < rs->nliterals; i++) {
+        if (rs->literals[i].len < shortest[rs->literals[i].subject]) shortest[rs->literals[i].subject] = rs->literals[i].len;
+    }
+    for (i = 0; i < n; i++) {
+        source[i] = shortest[i] != (size_t) -1 ? scan_source(rs, shortest, i) : (long) i;
+        if (source[i] < 0) goto done;
+    }
+    for (i = 0; i < rs->nliterals; i++) rs->literals[i].subject = (size_t) source[rs->literals[i].subject];
+    rc = 0;
+done:
+    free(shortest);
+    free(source);
+    return rc;
+}
+
+static int named_class(mc_input k)
+{
+    return k == MC_IN_HEADER ? MC_NAMED_HEADER : k == MC_IN_ARG ? MC_NAMED_ARG : k == MC_IN_COOKIE_NAMED ? MC_NAMED_COOKIE : -1;
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+    const mc_named_gram *x = a, *y = b;
+    if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+static uint64_t slot_key(uint32_t cls, uint32_t hash) { return (uint64_t) (cls + 1) << 32 | hash; }
+
+static size_t slot_of(uint64_t key, size_t mask) { return (size_t) ((key * 0x9e3779b97f4a7c15ULL) >> 40) & mask; }
+
+/* One slot per distinct (class, hash), at most half the table full. */
+static int build_slots(mc_ruleset *rs)
+{
+    size_t i, size = 4, at;
+    uint64_t key;
+
+    while (size < 2 * rs->nnamed + 2) size *= 2;
+    rs->slots = calloc(size, sizeof(struct mc_named_slot));
+    if (rs->slots == NULL) return -1;
+    rs->slot_mask = size - 1;
+    for (i = 0; i < rs->nnamed; i++) {
+        key = slot_key(rs->named[i].cls, rs->named[i].hash);
+        for (at = slot_of(key, rs->slot_mask); rs->slots[at].key != 0 && rs->slots[at].key != key; at = (at + 1) & rs->slot_mask) {}
+        if (rs->slots[at].key == 0) {
+            rs->slots[at].key = key;
+            rs->slots[at].first = (uint32_t) i;
+        }
+        rs->slots[at].count++;
+    }
+    return 0;
+}
+
+int mc_index_grams(mc_ruleset *rs)
+{
+    size_t i;
+    int cls;
+
+    rs->plain = malloc((rs->ngrams + 1) * sizeof(size_t));
+    rs->named = malloc((rs->ngrams + 1) * sizeof(mc_named_gram));
+    if (rs->plain == NULL || rs->named == NULL) return -1;
+    for (i = 0; i < rs->ngrams; i++) {
+        const mc_subject *s = &rs->subjects[rs->grams[i].subject];
+        cls = named_class(s->kind);
+        if (cls < 0) {
+            rs->plain[rs->nplain++] = i;
+            continue;
+        }
+        rs->named[rs->nnamed].cls = (uint32_t) cls;
+        rs->named[rs->nnamed].hash = s->name_hash;
+        rs->named[rs->nnamed].gram = i;
+        rs->nnamed++;
+        rs->named_in_class[cls]++;
+    }
+    qsort(rs->named, rs->nnamed, sizeof(mc_named_gram), named_cmp);
+    return build_slots(rs);
+}
+
+size_t mc_named_grams(const mc_ruleset *rs, uint32_t cls, uint32_t hash, size_t *count)
+{
+    uint64_t key = slot_key(cls, hash);
+    size_t at = slot_of(key, rs->slot_mask);
+
+    for (; rs->slots[at].key != 0; at = (at + 1) & rs->slot_mask) {
+        if (rs->slots[at].key == key) {
+            *count = rs->slots[at].count;
+            return rs->slots[at].first;
+        }
+    }
+    *count = 0;
+    return 0;
+}
