@@ -20,8 +20,8 @@
  * kept across reloads); `mitigd_counters;` in a location serves them as "ID MODE COUNT" lines
  * (ngx_http_mitigd_counters.c).
  *
- * $mitigd_request_uri_decoded and $mitigd_args_decoded are the configuration path's decoded inputs,
- * so that files of both engines validate together while the inventory switches engines.
+ * Variables ($mitigd_blocked_by, $mitigd_detected_by and the configuration path's decoded inputs):
+ * ngx_http_mitigd_variables.c.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -32,20 +32,11 @@
 
 #define MITIGD_MAX_WORDS 1024
 
-typedef struct {
-    ngx_str_t  blocked_by;
-    ngx_str_t  detected_by;
-    unsigned   body_requested:1;
-    unsigned   body_done:1;
-    unsigned   waiting:1;
-} mitigd_ctx_t;
-
 static void *mitigd_create_main_conf(ngx_conf_t *cf);
 static void *mitigd_create_loc_conf(ngx_conf_t *cf);
 static void *mitigd_create_srv_conf(ngx_conf_t *cf);
 static char *mitigd_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
 static char *mitigd_rule_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static ngx_int_t mitigd_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t mitigd_postconfiguration(ngx_conf_t *cf);
 
 static ngx_command_t mitigd_commands[] = {
@@ -57,7 +48,7 @@ static ngx_command_t mitigd_commands[] = {
 };
 
 static ngx_http_module_t mitigd_module_ctx = {
-    mitigd_preconfiguration, mitigd_postconfiguration,
+    mitigd_add_variables, mitigd_postconfiguration,
     mitigd_create_main_conf, NULL,
     mitigd_create_srv_conf, mitigd_merge_srv_conf,
     mitigd_create_loc_conf, NULL
@@ -456,74 +447,6 @@ mitigd_handler(ngx_http_request_t *r)
     }
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "mitigd: rule %*s answered %d", v.id.len, v.id.data, v.status);
     return v.status;
-}
-
-/* data: 0 $mitigd_blocked_by, 1 $mitigd_detected_by. */
-static ngx_int_t
-mitigd_blocked_by_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data)
-{
-    mitigd_ctx_t  *ctx = ngx_http_get_module_ctx(r->main, ngx_http_mitigd_module);
-    ngx_str_t     *s;
-
-    if (ctx == NULL) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_mitigd_module);
-    }
-    s = ctx == NULL ? NULL : data == 0 ? &ctx->blocked_by : &ctx->detected_by;
-    if (s == NULL || s->len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-    v->len = s->len;
-    v->data = s->data;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    return NGX_OK;
-}
-
-/* data: 0 the request URI, 1 the query. Changeable, so set-misc's set_unescape_uri may set them. */
-static ngx_int_t
-mitigd_decoded_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_str_t  *in = data == 0 ? &r->unparsed_uri : &r->args;
-    u_char     *out = ngx_pnalloc(r->pool, in->len + 1);
-
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-    v->len = mc_unescape(in->data, in->len, out);
-    v->data = out;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    return NGX_OK;
-}
-
-static ngx_int_t
-mitigd_preconfiguration(ngx_conf_t *cf)
-{
-    static ngx_str_t      decoded[] = { ngx_string("mitigd_request_uri_decoded"), ngx_string("mitigd_args_decoded") };
-    static ngx_str_t      verdicts[] = { ngx_string("mitigd_blocked_by"), ngx_string("mitigd_detected_by") };
-    ngx_http_variable_t  *var;
-    ngx_uint_t            i;
-
-    for (i = 0; i < 2; i++) {
-        var = ngx_http_add_variable(cf, &verdicts[i], NGX_HTTP_VAR_NOCACHEABLE);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-        var->get_handler = mitigd_blocked_by_variable;
-        var->data = i;
-    }
-    for (i = 0; i < 2; i++) {
-        var = ngx_http_add_variable(cf, &decoded[i], NGX_HTTP_VAR_CHANGEABLE);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-        var->get_handler = mitigd_decoded_variable;
-        var->data = i;
-    }
-    return NGX_OK;
 }
 
 /* The rules run first in the server rewrite phase: before the location is chosen and before any

@@ -33,8 +33,19 @@ typedef struct {
     ngx_flag_t  counters;
 } mitigd_loc_conf_t;
 
+/* Per request (the main request's): what the rules decided, and the body's reading. */
+typedef struct {
+    ngx_str_t  blocked_by;
+    ngx_str_t  detected_by;
+    unsigned   body_requested:1;
+    unsigned   body_done:1;
+    unsigned   waiting:1;
+} mitigd_ctx_t;
+
 extern ngx_module_t ngx_http_mitigd_module;
 
+/* Adds $mitigd_blocked_by, $mitigd_detected_by, $mitigd_request_uri_decoded, $mitigd_args_decoded. */
+ngx_int_t mitigd_add_variables(ngx_conf_t *cf);
 /* The counters' zone ("mitigd_counters", kept across reloads while its size is the same). */
 ngx_int_t mitigd_counters_zone(ngx_conf_t *cf, mitigd_main_conf_t *mcf);
 /* `mitigd_counters;` in a location: serves "ID MODE COUNT" lines. */
