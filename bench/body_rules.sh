@@ -132,6 +132,9 @@ profile() {
   local w; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"
   perf record -q -g -o "$work/perf.data" -p "$w" -- sleep 3 2>/dev/null & local rec=$!
   taskset -c 1 wrk -t1 -c32 -d3s "${headers[@]}" "$@" "http://127.0.0.1:$ours$uri" >/dev/null; wait "$rec" || true
+  perf report -i "$work/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | head -8
+  echo "the handler with what it calls (libc included):"
+  perf report -i "$work/perf.data" --children --sort sym --stdio -g none 2>/dev/null | grep -E "mitigd_handler|mc_evaluate" | head -4
   perf report -i "$work/perf.data" --no-children --sort dso,sym --percent-limit 0.4 --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | head -40
 }
 [ "${PROFILE:-}" = get ] && { profile; exit 0; }

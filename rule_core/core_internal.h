@@ -69,9 +69,11 @@ typedef struct {
 typedef struct {
     uint32_t hash;
     uint32_t rule;
+    uint32_t len;
+    uint32_t offset;  /* of the three bytes hashed */
+    uint64_t head, mask;  /* the literal's first eight bytes (fewer: mask), as a load of them reads */
+    uint64_t tail;        /* its last eight bytes (8 or more): with head, all of a literal up to 16 */
     const unsigned char *text;
-    size_t len;
-    size_t offset;  /* of the three bytes hashed */
 } mc_gram_entry;
 
 typedef struct {

@@ -187,7 +187,7 @@ size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max)
 uint32_t mc_name_hash(const unsigned char *p, size_t n)
 {
     const uint64_t mul = 0x9e3779b97f4a7c15ULL;
-    uint64_t h = n * mul, w;
+    uint64_t h = n * mul, w = 0;
     size_t i = 0;
 
     for (; i + 8 <= n; i += 8) {
@@ -195,9 +195,12 @@ uint32_t mc_name_hash(const unsigned char *p, size_t n)
         h = (h ^ mc_fold8(w)) * mul;
         h ^= h >> 31;
     }
-    if (i < n) {
-        w = 0;
-        memcpy(&w, p + i, n - i);
+    if (i < n) {  /* the last eight bytes again (overlapping), or the few there are */
+        if (n >= 8) {
+            memcpy(&w, p + n - 8, 8);
+        } else {
+            for (w = 0; i < n; i++) w = w << 8 | p[i];
+        }
         h = (h ^ mc_fold8(w)) * mul;
     }
     h ^= h >> 32;

@@ -91,44 +91,64 @@ static void add_entry(mc_ruleset *rs, mc_grams *g, const mc_literal *lit, size_t
     rs->gram_bits[h / 64] |= (uint64_t) 1 << (h % 64);
     g->entries[g->nentries].hash = h;
     g->entries[g->nentries].rule = (uint32_t) lit->rule;
+    unsigned char head[8] = {0}, mask[8] = {0};
+    size_t n = lit->len < 8 ? lit->len : 8;
+
+    memcpy(head, lit->text, n);
+    memset(mask, 0xff, n);
     g->entries[g->nentries].text = lit->text;
-    g->entries[g->nentries].len = lit->len;
-    g->entries[g->nentries].offset = offset;
+    g->entries[g->nentries].len = (uint32_t) lit->len;
+    g->entries[g->nentries].offset = (uint32_t) offset;
+    memcpy(&g->entries[g->nentries].head, head, 8);
+    memcpy(&g->entries[g->nentries].mask, mask, 8);
+    g->entries[g->nentries].tail = 0;
+    if (lit->len >= 8) memcpy(&g->entries[g->nentries].tail, lit->text + lit->len - 8, 8);
     g->nentries++;
 }
 
-/* Step 1: each literal under its rarest window. */
-static int file_rarest(mc_ruleset *rs, mc_grams *g, size_t nwin)
+/* Each literal under the run of `step` consecutive windows that the fewest other literals share
+ * (step 1: its rarest window): literals with a common prefix ("x-backend-1=", "x-backend-2=")
+ * are filed under what tells them apart, so a request holding the prefix confirms few of them. */
+static int file_rarest(mc_ruleset *rs, mc_grams *g, size_t nwin, size_t step)
 {
-    size_t i, k, nuniq, shared, best_shared, best;
+    size_t i, k, nuniq, sum, best_sum, best, nw;
     window *win = malloc((nwin + 1) * sizeof(window));
+    size_t *shared = malloc((nwin + 1) * sizeof(size_t));
 
-    if (win == NULL) return -1;
+    if (win == NULL || shared == NULL) {
+        free(win);
+        free(shared);
+        return -1;
+    }
     nuniq = count_windows(rs, g->subject, win);
     for (i = 0; i < rs->nliterals; i++) {
         const mc_literal *lit = &rs->literals[i];
         if (lit->subject != g->subject) continue;
+        nw = lit->len - 2;
+        for (k = 0; k < nw; k++) shared[k] = shared_by(win, nuniq, key3_of(lit->text + k));
         best = 0;
-        best_shared = (size_t) -1;
-        for (k = 0; k + 3 <= lit->len; k++) {
-            shared = shared_by(win, nuniq, key3_of(lit->text + k));
-            if (shared <= best_shared) {  /* ties: the later bytes, as a rule the more specific */
-                best_shared = shared;
-                best = k;
+        best_sum = (size_t) -1;
+        for (k = 0, sum = 0; k < nw; k++) {
+            sum += shared[k];
+            if (k >= step) sum -= shared[k - step];
+            if (k + 1 >= step && sum <= best_sum) {  /* ties: the later bytes, as a rule the more specific */
+                best_sum = sum;
+                best = k + 1 - step;
             }
         }
-        add_entry(rs, g, lit, best);
+        for (k = 0; k < step; k++) add_entry(rs, g, lit, best + k);
     }
     free(win);
+    free(shared);
     return 0;
 }
 
 /* A table whose literals are all at least step + 2 bytes long is scanned at every step-th position
- * only: an occurrence of a literal spans step positions where one of its first step windows starts,
- * one of which is scanned, so each literal is filed under each of those windows. */
+ * only: an occurrence of a literal spans step consecutive positions where its windows start, one of
+ * which is scanned, so each literal is filed under each window of one such run. */
 int mc_build_grams(mc_ruleset *rs, size_t subject)
 {
-    size_t i, k, n = 0, nwin = 0, step;
+    size_t i, n = 0, nwin = 0, step;
     mc_grams *g;
 
     for (i = 0; i < rs->nliterals; i++) {
@@ -154,19 +174,13 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
         return -1;
     }
     rs->ngrams++;
-    if (step == 1) {
-        if (file_rarest(rs, g, nwin) != 0) return -1;
-    } else {
-        for (i = 0; i < rs->nliterals; i++) {
-            if (rs->literals[i].subject != subject) continue;
-            for (k = 0; k < step; k++) add_entry(rs, g, &rs->literals[i], k);
-        }
-    }
+    if (file_rarest(rs, g, nwin, step) != 0) return -1;
     qsort(g->entries, g->nentries, sizeof(mc_gram_entry), gram_cmp);
     return 0;
 }
 
-/* The subject folded to lower case into q (eight bytes at a time), with zero bytes after it. */
+/* The subject folded to lower case into q (eight bytes at a time), with eight zero bytes after it
+ * (a literal's head is compared by one eight-byte load wherever it starts). */
 static void fold(const unsigned char *p, size_t len, unsigned char *q)
 {
     size_t i = 0;
@@ -182,7 +196,7 @@ static void fold(const unsigned char *p, size_t len, unsigned char *q)
         c = p[i];
         q[i] = (unsigned char) (c + (((unsigned char) (c - 'A') < 26) << 5));
     }
-    memset(q + len, 0, 4);
+    memset(q + len, 0, 8);
 }
 
 int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
@@ -195,7 +209,7 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
     if (len < 3 || len < g->min_len) {
         return 0;
     }
-    q = len + 4 <= sizeof(stack) ? stack : a->alloc(a->ctx, len + 4);
+    q = len + 8 <= sizeof(stack) ? stack : a->alloc(a->ctx, len + 8);
     if (q == NULL) {
         return -1;
     }
@@ -222,7 +236,14 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
             }
         }
         for (e = &g->entries[lo]; e < g->entries + g->nentries && e->hash == h; e++) {
-            if (e->offset <= i && e->len <= len - (i - e->offset) && memcmp(q + i - e->offset, e->text, e->len) == 0) {
+            uint64_t head;
+            const unsigned char *start;
+            if (e->offset > i || e->len > len - (i - e->offset)) continue;
+            start = q + i - e->offset;
+            memcpy(&head, start, 8);
+            if ((head & e->mask) != e->head) continue;
+            if (e->len >= 8) memcpy(&head, start + e->len - 8, 8);
+            if (e->len < 8 || (head == e->tail && (e->len <= 16 || memcmp(start + 8, e->text + 8, e->len - 16) == 0))) {
                 seen[e->rule / 64] |= (uint64_t) 1 << (e->rule % 64);
             }
         }
