@@ -123,6 +123,34 @@ rounds() {
   echo "$name ${results[*]}"
 }
 
+# Instructions per request, exact and repeatable (the rounds above are wall-clock and noisy): a
+# second nginx with the same rules, without ModSecurity, as one process under callgrind; its
+# counters are zeroed, CG_REQUESTS requests go to one server over one connection, and the counts
+# are dumped; bare and mitigd alternate twice. User-space instructions only (no kernel).
+cg_bare="$(free_port)"; cg_ours="$(free_port)"
+sed -e "s|^pid .*|pid $prefix/cg.pid;|" -e "/modsecurity/d" -e "s|127.0.0.1:$bare;|127.0.0.1:$cg_bare;|" \
+    -e "s|127.0.0.1:$ours;|127.0.0.1:$cg_ours;|" "$prefix/conf/nginx.conf" > "$prefix/conf/cg.conf"
+header_values=(); for ((i = 1; i < ${#headers[@]}; i += 2)); do header_values+=("${headers[$i]}"); done
+instructions() {  # NAME METHOD [BODY_FILE]: prints NAME PORT=INSTRUCTIONS_PER_REQUEST...
+  local name="$1" method="$2" n="${CG_REQUESTS:-2000}" vg out dump total; shift 2
+  rm -f "$work"/cg.out*
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+    nginx -p "$prefix" -c conf/cg.conf -e logs/cg-error.log -g 'daemon off; master_process off;' >"$work/cg.log" 2>&1 & vg=$!
+  for _ in $(seq 900); do curl -s -o /dev/null "http://127.0.0.1:$cg_bare/" && break; sleep 0.1; done
+  for p in "$cg_bare" "$cg_ours"; do python3 "$root/bench/lib/send_requests.py" "$p" 200 "$method" "$uri" "$@" "${header_values[@]}" >/dev/null; done
+  out="$name"
+  for p in "$cg_bare" "$cg_ours" "$cg_bare" "$cg_ours"; do
+    callgrind_control -z "$vg" >/dev/null 2>&1
+    python3 "$root/bench/lib/send_requests.py" "$p" "$n" "$method" "$uri" "$@" "${header_values[@]}" >/dev/null
+    callgrind_control -d "$vg" >/dev/null 2>&1
+    dump="$(ls -t "$work"/cg.out* | head -1)"
+    total="$(sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$dump" | head -1)"
+    out="$out $p=$((total / n))"
+  done
+  kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null || true
+  echo "$out"
+}
+
 apply() { "$mitigctl" apply > "$work/apply.log" 2>&1 || { echo "bench/body_rules: mitigctl apply failed:" >&2; tail -20 "$work/apply.log" >&2; exit 1; }; }
 cp "$work"/get300/*.json "$work/manifests/" && apply
 check_blocked() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
@@ -143,34 +171,50 @@ rm -f "$work"/manifests/*.json && cp "$work"/body50/*.json "$work/manifests/" &&
 sanity="$sanity; body: ours $(check_blocked -d 'autodiscovercmd0=;id' "http://127.0.0.1:$ours/x"), modsec $(check_blocked -d 'autodiscovercmd0=;id' "http://127.0.0.1:$msbody/x")"
 [ "${PROFILE:-}" = post ] && { profile -s "$work/post.lua"; exit 0; }
 post="$(rounds post "$bare" "$ours" "$msbody" -- -s "$work/post.lua")"
+printf '%s' "$form" > "$work/form.txt"
+cg_post="$(instructions post POST "$work/form.txt")"
+rm -f "$work"/manifests/*.json && cp "$work"/get300/*.json "$work/manifests/" && apply
+cg_get="$(instructions get GET)"
 
 echo "bench/body_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), ModSecurity $(dpkg-query -W -f='${Version}' libmodsecurity3), 1 worker on CPU 0, wrk -t1 -c32 on CPU 1, ${ROUNDS:-7} alternating rounds"
 echo "  a known exploit is refused by each engine (403 expected): $sanity"
-python3 - "$get" "$post" "$bare" "$ours" "$msget" "$msbody" <<'PY'
+python3 - "$get" "$post" "$bare" "$ours" "$msget" "$msbody" "$cg_get" "$cg_post" "$cg_bare" "$cg_ours" <<'PY'
 import statistics, sys
 get, post = sys.argv[1].split(), sys.argv[2].split()
 bare, ours, msget, msbody = sys.argv[3:7]
+cg = {line.split()[0]: line.split()[1:] for line in sys.argv[7:9]}
+cg_bare, cg_ours = sys.argv[9:11]
 def table(line):
     by = {}
     for item in line[1:]:
         port, v = item.split("=")
         by.setdefault(port, []).append(tuple(float(x) for x in v.split(":")))
     return by
-def report(title, line, ms_port, target):
+def instructions(name):
+    by = {}
+    for item in cg[name]:
+        port, v = item.split("=")
+        by.setdefault(port, []).append(int(v))
+    b, o = min(by[cg_bare]), min(by[cg_ours])
+    return (f"    instructions per request (callgrind, nginx's user space, {len(by[cg_bare])} runs each, least):"
+            f" bare {b}, mitigd {o} (+{o - b}, +{(o - b) * 100 / b:.0f}%)")
+def report(title, line, ms_port, target, name):
     by = table(line)
     b, o, m = by[bare], by[ours], by[ms_port]
     med = lambda xs, k: statistics.median(x[k] for x in xs)
     ratio_o = statistics.median(x[0] / y[0] for x, y in zip(o, b))
     ratio_m = statistics.median(x[0] / y[0] for x, y in zip(m, b))
     add_o, add_m = med(o, 1) - med(b, 1), med(m, 1) - med(b, 1)
+    paired = statistics.median(y[1] - x[1] for x, y in zip(b, o))
     print(f"  {title}")
     print(f"    bare nginx:   {med(b, 0):9.0f} req/s, worker CPU {med(b, 1):7.0f} ns/request")
-    print(f"    mitigd:       {med(o, 0):9.0f} req/s ({ratio_o * 100:5.1f}% of bare), {med(o, 1):7.0f} ns/request (+{add_o:.0f} ns; {target})")
+    print(f"    mitigd:       {med(o, 0):9.0f} req/s ({ratio_o * 100:5.1f}% of bare), {med(o, 1):7.0f} ns/request (+{add_o:.0f} ns; paired by round +{paired:.0f} ns; {target})")
     print(f"    ModSecurity:  {med(m, 0):9.0f} req/s ({ratio_m * 100:5.1f}% of bare), {med(m, 1):7.0f} ns/request (+{add_m:.0f} ns)")
     print(f"    mitigd vs ModSecurity: {med(o, 0) / med(m, 0):.1f}x the throughput, {add_m / max(add_o, 1):.0f}x less added CPU per request"
           f" (rounds, req/s bare/mitigd/ModSecurity: {', '.join(f'{x[0]:.0f}/{y[0]:.0f}/{z[0]:.0f}' for x, y, z in zip(b, o, m))})")
     bad = sum(x[2] for x in b + o + m)
+    print(instructions(name))
     if bad: print(f"    WARNING: {bad:.0f} non-2xx answers during the runs")
-report("benign GET (300-byte URI, browser headers), 300 rules: target >= 90% of bare, <= 1000 ns added", get, msget, "target <= 1000 ns")
-report("benign POST (2 KiB urlencoded form), 50 body rules: target <= 10 us added", post, msbody, "target <= 10000 ns")
+report("benign GET (300-byte URI, browser headers), 300 rules: target >= 90% of bare, <= 1000 ns added", get, msget, "target <= 1000 ns", "get")
+report("benign POST (2 KiB urlencoded form), 50 body rules: target <= 10 us added", post, msbody, "target <= 10000 ns", "post")
 PY

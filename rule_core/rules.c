@@ -302,6 +302,41 @@ static int gate_on_literal_op(mc_ruleset *rs, mc_rule *r, size_t rule)
     return 0;
 }
 
+/* A rule still without a gate, with a condition on arg:NAME or body_arg:NAME that is not negated,
+ * is gated by NAME (3 bytes or more, without '%' or '+'): the condition holds only on a value of an
+ * argument so named, which an absent argument does not have, and the name is then one of the
+ * decoded argument names (arg_names, body_arg_names, decoded), where the prefilter looks for it. */
+static int gate_on_name(mc_ruleset *rs, mc_rule *r, size_t rule)
+{
+    size_t j, len;
+    long idx;
+    unsigned char *text;
+    mc_subject names;
+
+    for (j = 0; j < r->nconds && !r->gated; j++) {
+        const mc_condition *c = &r->conds[j];
+        const mc_subject *s = &rs->subjects[c->subject];
+        if (c->negate || (s->kind != MC_IN_ARG && s->kind != MC_IN_BODY_ARG) || s->name_len < 3 ||
+            memchr(s->name, '%', s->name_len) != NULL || memchr(s->name, '+', s->name_len) != NULL) {
+            continue;
+        }
+        memset(&names, 0, sizeof(names));
+        names.kind = s->kind == MC_IN_ARG ? MC_IN_ARG_NAMES : MC_IN_BODY_ARG_NAMES;
+        names.transforms[0] = MC_T_DECODE;
+        names.cap = s->cap;
+        len = s->name_len;  /* s moves when the subjects grow */
+        text = dup_bytes(s->name, len);
+        if (text == NULL) return -1;
+        for (size_t k = 0; k < len; k++) text[k] = lower(text[k]);
+        if ((idx = mc_subject_index(rs, &names)) < 0 || add_literal(rs, (size_t) idx, rule, text, len) != 0) {
+            free(text);
+            return -1;
+        }
+        r->gated = 1;
+    }
+    return 0;
+}
+
 /* A scope's literals gate the rule on the path (nginx's $uri, folded): a rule that holds only
  * under /owa/ cannot hold on a path without "/owa". */
 static int scope_literals(mc_ruleset *rs, mc_rule *r, size_t rule, mc_str w)
@@ -373,7 +408,8 @@ static int parse_clauses(mc_ruleset *rs, mc_rule *r, size_t rule, const mc_str *
                         (int) (w[i].len > 64 ? 64 : w[i].len), (const char *) w[i].data);
         }
     }
-    return r->nconds > 0 ? gate_on_literal_op(rs, r, rule) : fail(err, errlen, "no condition");
+    if (r->nconds == 0) return fail(err, errlen, "no condition");
+    return gate_on_literal_op(rs, r, rule) == 0 && gate_on_name(rs, r, rule) == 0 ? 0 : fail(err, errlen, "out of memory");
 }
 
 int mc_rule_add(mc_ruleset *rs, const mc_str *w, size_t n, char *err, size_t errlen)

@@ -10,12 +10,16 @@
  *   embedder may pass them apart), it is scanned too (eval's MC_IN_URI_SCAN).
  * - header:NAME is in headers, cookie:NAME in cookie.
  * - A named input joins its family only on the terms of joins_family.
+ * - body_args, body_arg:NAME, body_arg_names and files (raw, or decoded once) are found in the
+ *   body (raw, or decoded once): the form's names, values and file names are pieces of the body's
+ *   inspected bytes, each after a byte ('=', '"', '\n') that leaves the decoder in its usual state.
+ *   The body scan covers the largest cap of the rules that read it; a benign body is then decoded
+ *   and scanned once, and its form parsed only for a rule whose literal occurred.
  * - lowercase changes nothing the prefilter sees: it folds case itself.
  *
  * So a request's URI is decoded and scanned once however many argument rules there are, and the
  * arguments are split and decoded only for the rules whose literal occurred. The source is a
- * superset; rules still run their conditions on their own inputs. Body inputs keep their own
- * tables (their caps differ from rule to rule). */
+ * superset; rules still run their conditions on their own inputs. */
 #include "core_internal.h"
 
 #include <stdlib.h>
@@ -75,27 +79,36 @@ static int joins_family(const mc_ruleset *rs, const size_t *shortest, size_t i, 
     return family != (size_t) -1 && shortest[i] >= family;
 }
 
+static int is_body_family(mc_input k)
+{
+    return k == MC_IN_BODY || k == MC_IN_BODY_ARG || k == MC_IN_BODY_ARGS || k == MC_IN_BODY_ARG_NAMES || k == MC_IN_FILES;
+}
+
 /* The subject scanned for the literals of subject i (created when new); -1 when out of memory.
- * shortest[]: each subject's shortest literal ((size_t) -1: none). */
-static long scan_source(mc_ruleset *rs, const size_t *shortest, size_t i)
+ * shortest[]: each subject's shortest literal ((size_t) -1: none); body_cap: the largest cap of a
+ * body input with literals (the body scan covers every body input's inspected bytes). */
+static long scan_source(mc_ruleset *rs, const size_t *shortest, size_t body_cap, size_t i)
 {
     mc_subject src = rs->subjects[i];
 
-    if (MC_IS_BODY_INPUT(src.kind)) return (long) i;
     strip_lower(rs->subjects[i].transforms, src.transforms);
-    if (is_uri_family(src.kind) && raw_or_decoded_once(src.transforms)) {
+    if (!raw_or_decoded_once(src.transforms) && src.kind != MC_IN_HEADER && src.kind != MC_IN_COOKIE_NAMED) {
+        return (long) i;
+    }
+    if (is_uri_family(src.kind)) {
         src.kind = MC_IN_URI_SCAN;
     } else if (src.kind == MC_IN_PATH_RAW_DECODED && src.transforms[0] == 0) {
         src.kind = MC_IN_URI_SCAN;
         src.transforms[0] = MC_T_DECODE;
-    } else if (src.kind == MC_IN_HEADER) {
-        src.kind = MC_IN_HEADERS;
-    } else if (src.kind == MC_IN_COOKIE_NAMED) {
-        src.kind = MC_IN_COOKIE;
-    }
-    if (src.kind == rs->subjects[i].kind || (is_named(rs->subjects[i].kind) && !joins_family(rs, shortest, i, &src))) {
+    } else if (is_body_family(src.kind)) {
+        src.kind = MC_IN_BODY;
+        src.cap = body_cap;
+    } else if (src.kind == MC_IN_HEADER || src.kind == MC_IN_COOKIE_NAMED) {
+        src.kind = src.kind == MC_IN_HEADER ? MC_IN_HEADERS : MC_IN_COOKIE;
+    } else {
         return (long) i;
     }
+    if (is_named(rs->subjects[i].kind) && !joins_family(rs, shortest, i, &src)) return (long) i;
     src.name = NULL;
     src.name_len = 0;
     return mc_subject_index(rs, &src);
@@ -103,7 +116,7 @@ static long scan_source(mc_ruleset *rs, const size_t *shortest, size_t i)
 
 int mc_merge_scan_sources(mc_ruleset *rs)
 {
-    size_t i, n = rs->nsubjects;
+    size_t i, n = rs->nsubjects, body_cap = 0;
     size_t *shortest = malloc((n + 1) * sizeof(size_t));
     long *source = malloc((n + 1) * sizeof(long));
     int rc = -1;
@@ -114,7 +127,10 @@ int mc_merge_scan_sources(mc_ruleset *rs)
         if (rs->literals[i].len < shortest[rs->literals[i].subject]) shortest[rs->literals[i].subject] = rs->literals[i].len;
     }
     for (i = 0; i < n; i++) {
-        source[i] = shortest[i] != (size_t) -1 ? scan_source(rs, shortest, i) : (long) i;
+        if (shortest[i] != (size_t) -1 && MC_IS_BODY_INPUT(rs->subjects[i].kind) && rs->subjects[i].cap > body_cap) body_cap = rs->subjects[i].cap;
+    }
+    for (i = 0; i < n; i++) {
+        source[i] = shortest[i] != (size_t) -1 ? scan_source(rs, shortest, body_cap, i) : (long) i;
         if (source[i] < 0) goto done;
     }
     for (i = 0; i < rs->nliterals; i++) rs->literals[i].subject = (size_t) source[rs->literals[i].subject];

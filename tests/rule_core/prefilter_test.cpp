@@ -29,7 +29,10 @@ const Input kInputs[] = {
     {"path_raw_decoded", "raw"},  {"path_raw_decoded", "lowercase"}, {"header:X-A", "raw"},
     {"headers", "raw"},           {"header:X-A", "decoded"},   {"cookie:s", "raw"},
     {"cookie", "raw"},            {"cookie:s", "decoded"},     {"header:User-Agent", "decoded,lowercase"},
-    {"arg:data", "decoded,base64"}, {"path", "raw"},
+    {"arg:data", "decoded,base64"}, {"path", "raw"},     {"body", "raw"},
+    {"body", "decoded"},          {"body_args", "decoded"},    {"body_args", "raw"},
+    {"body_arg:id", "decoded"},   {"body_arg_names", "decoded,lowercase"}, {"files", "raw"},
+    {"body_arg:id", "decoded,base64"},
 };
 const char* kLiterals[] = {"../", "/./", "d=.", "a a", "%2e", "x=../", "evil", "jndi:", "id=x", ".;/"};
 
@@ -87,7 +90,19 @@ TEST_CASE("Prefilter: merged scans let through every rule the unfiltered rules m
         static const char* names[] = {"X-A", "x-a", "User-Agent", "Cookie", "Accept"};
         q.header(names[rng.next(5)], pick(rng, hdr_parts, rng.next(6)));
       }
-      INFO("uri " << q.uri << " query " << q.query);
+      if (rng.next(2) == 0) {  // a form, urlencoded or multipart, with encodings and odd names
+        static const std::vector<std::string> form_parts = {"id=", "%69d=", "&", "=", "../", "%2e%2e/", "a+a", "jndi:",
+                                                            "am5kaTo%3D", "x", "evil", "%", "%4", ";"};
+        if (rng.next(2) == 0) {
+          q.body(pick(rng, form_parts, rng.next(10)), "application/x-www-form-urlencoded");
+        } else {
+          std::string b = "--B\r\nContent-Disposition: form-data; name=\"" + pick(rng, {"id", "ID", "x", "data"}, 1) +
+                          "\"; filename=\"" + pick(rng, form_parts, rng.next(3)) + "\"\r\n\r\n" + pick(rng, form_parts, rng.next(6)) +
+                          "\r\n--B--\r\n";
+          q.body(b, "multipart/form-data; boundary=B");
+        }
+      }
+      INFO("uri " << q.uri << " query " << q.query << " body " << q.body_text);
       REQUIRE(answer(gated, q) == answer(reference, q));
     }
   }
@@ -117,4 +132,32 @@ TEST_CASE("Prefilter: one URI scan serves the argument rules, and a benign reque
   apart.target("/p");
   apart.query = "id=../";
   CHECK(answer(r, apart) == "ID");
+}
+
+TEST_CASE("Prefilter: a rule on a named argument with no literal is gated by the name", "[rule_core][prefilter]") {
+  Rules r;
+  REQUIRE(r.add("CMD 403 when arg:autodiscovercmd0 decoded ~ [;|`]\\s*(?:id|uname)\\b"));
+  REQUIRE(r.add("BCMD 403 when body_arg:exchangecmd1 decoded ~ [;|`]\\s*(?:id|uname)\\b"));
+  REQUIRE(r.add("SHORT 403 when arg:id decoded ~ ^\\d+x$"));             // 2 bytes: no gate
+  REQUIRE(r.add("NEG 403 when arg:autodiscovercmd0 decoded !~ ^safe$"));  // negated: no gate
+  r.finish();
+  CHECK(mc_rule_gated(r.rs.get(), 0));
+  CHECK(mc_rule_gated(r.rs.get(), 1));
+  CHECK_FALSE(mc_rule_gated(r.rs.get(), 2));
+  CHECK_FALSE(mc_rule_gated(r.rs.get(), 3));
+  Rules gated;  // the two gated rules alone: a benign request runs neither
+  REQUIRE(gated.add("CMD 403 when arg:autodiscovercmd0 decoded ~ [;|`]\\s*(?:id|uname)\\b"));
+  REQUIRE(gated.add("BCMD 403 when body_arg:exchangecmd1 decoded ~ [;|`]\\s*(?:id|uname)\\b"));
+  gated.finish();
+  Arena arena;
+  mc_verdict v = eval(gated, Request().target("/p?a=1&b=2").body("x=1&y=2", "application/x-www-form-urlencoded"), arena);
+  CHECK(v.rule == -1);
+  CHECK(v.regexes == 0);
+  CHECK(answer(gated, Request().target("/p?%61utoDiscoverCmd0=%3Bid")) == "CMD");  // the name encoded, any case
+  CHECK(answer(gated, Request().target("/p?x=autodiscovercmd0&y=;id")) == "pass");  // the name as a value
+  CHECK(answer(gated, Request().body("a=1&EXCHANGECMD1=%7C+uname", "application/x-www-form-urlencoded")) == "BCMD");
+  CHECK(answer(gated, Request().body("--B\r\nContent-Disposition: form-data; name=\"exchangecmd1\"\r\n\r\n; id\r\n--B--\r\n",
+                                     "multipart/form-data; boundary=B")) == "BCMD");
+  CHECK(answer(r, Request().target("/p?autodiscovercmd0=x")) == "NEG");
+  CHECK(answer(r, Request().target("/p?id=12x&autodiscovercmd0=safe")) == "SHORT");
 }
