@@ -255,6 +255,12 @@ mitigd_body(ngx_http_request_t *r, size_t cap, mc_request *rq)
     }
     rq->body_length = (size_t) total;
     n = (size_t) total < cap ? (size_t) total : cap;
+    cl = r->request_body->bufs;
+    if (n > 0 && cl->next == NULL && ngx_buf_in_memory(cl->buf)) {  /* one buffer in memory: no copy */
+        rq->body.data = cl->buf->pos;
+        rq->body.len = n;
+        return NGX_OK;
+    }
     if (n == 0 || (p = ngx_pnalloc(r->pool, n)) == NULL) {
         return n == 0 ? NGX_OK : NGX_ERROR;
     }
