@@ -165,7 +165,12 @@ int mc_form_may_have(const mc_form *f, uint32_t hash);
 
 /* The subject equal to s (its name copied when new); -1 past MC_MAX_SUBJECTS or out of memory. */
 long mc_subject_index(mc_ruleset *rs, const mc_subject *s);
-/* Files each literal under the subject whose values the prefilter scans for it (scan_source). */
+/* Adds literal text (owned from then on) of rule, found in a value of subject. */
+int mc_add_literal(mc_ruleset *rs, size_t subject, size_t rule, unsigned char *text, size_t len);
+/* Adds NAME of subject (arg:NAME, body_arg:NAME) as a literal of rule among the decoded argument
+ * names: 1 added; 0 NAME cannot serve (shorter than 3 bytes, or with '%' or '+'); -1 no memory. */
+int mc_add_name_literal(mc_ruleset *rs, size_t subject, size_t rule);
+/* Files each literal under the subject whose values the prefilter scans for it (sources.c). */
 int mc_merge_scan_sources(mc_ruleset *rs);
 /* Splits the gram tables into plain and named ones (after every mc_build_grams). */
 int mc_index_grams(mc_ruleset *rs);

@@ -154,7 +154,7 @@ static long unhex(mc_str w, unsigned char **out, int fold)
     return (long) n;
 }
 
-static int add_literal(mc_ruleset *rs, size_t subject, size_t rule, unsigned char *text, size_t len)
+int mc_add_literal(mc_ruleset *rs, size_t subject, size_t rule, unsigned char *text, size_t len)
 {
     if (rs->nliterals == rs->cap_literals) {
         size_t cap = rs->cap_literals ? rs->cap_literals * 2 : 64;
@@ -187,7 +187,7 @@ static int parse_literals(mc_ruleset *rs, mc_str w, size_t subject, size_t rule)
             free(text);
             return -1;
         }
-        if (add_literal(rs, subject, rule, text, (size_t) n) != 0) {
+        if (mc_add_literal(rs, subject, rule, text, (size_t) n) != 0) {
             free(text);
             return -1;
         }
@@ -293,7 +293,7 @@ static int gate_on_literal_op(mc_ruleset *rs, mc_rule *r, size_t rule)
         text = dup_bytes(c->lit, c->lit_len);
         if (text == NULL) return -1;
         for (size_t k = 0; k < c->lit_len; k++) text[k] = lower(text[k]);
-        if (add_literal(rs, c->subject, rule, text, c->lit_len) != 0) {
+        if (mc_add_literal(rs, c->subject, rule, text, c->lit_len) != 0) {
             free(text);
             return -1;
         }
@@ -303,36 +303,17 @@ static int gate_on_literal_op(mc_ruleset *rs, mc_rule *r, size_t rule)
 }
 
 /* A rule still without a gate, with a condition on arg:NAME or body_arg:NAME that is not negated,
- * is gated by NAME (3 bytes or more, without '%' or '+'): the condition holds only on a value of an
- * argument so named, which an absent argument does not have, and the name is then one of the
- * decoded argument names (arg_names, body_arg_names, decoded), where the prefilter looks for it. */
+ * is gated by NAME (mc_add_name_literal): the condition holds only on a value of an argument so
+ * named, which an absent argument does not have, and NAME is then one of the decoded names. */
 static int gate_on_name(mc_ruleset *rs, mc_rule *r, size_t rule)
 {
-    size_t j, len;
-    long idx;
-    unsigned char *text;
-    mc_subject names;
+    size_t j;
+    int rc;
 
     for (j = 0; j < r->nconds && !r->gated; j++) {
-        const mc_condition *c = &r->conds[j];
-        const mc_subject *s = &rs->subjects[c->subject];
-        if (c->negate || (s->kind != MC_IN_ARG && s->kind != MC_IN_BODY_ARG) || s->name_len < 3 ||
-            memchr(s->name, '%', s->name_len) != NULL || memchr(s->name, '+', s->name_len) != NULL) {
-            continue;
-        }
-        memset(&names, 0, sizeof(names));
-        names.kind = s->kind == MC_IN_ARG ? MC_IN_ARG_NAMES : MC_IN_BODY_ARG_NAMES;
-        names.transforms[0] = MC_T_DECODE;
-        names.cap = s->cap;
-        len = s->name_len;  /* s moves when the subjects grow */
-        text = dup_bytes(s->name, len);
-        if (text == NULL) return -1;
-        for (size_t k = 0; k < len; k++) text[k] = lower(text[k]);
-        if ((idx = mc_subject_index(rs, &names)) < 0 || add_literal(rs, (size_t) idx, rule, text, len) != 0) {
-            free(text);
-            return -1;
-        }
-        r->gated = 1;
+        if (r->conds[j].negate) continue;
+        if ((rc = mc_add_name_literal(rs, r->conds[j].subject, rule)) < 0) return -1;
+        r->gated = rc;
     }
     return 0;
 }

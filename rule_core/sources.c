@@ -84,53 +84,123 @@ static int is_body_family(mc_input k)
     return k == MC_IN_BODY || k == MC_IN_BODY_ARG || k == MC_IN_BODY_ARGS || k == MC_IN_BODY_ARG_NAMES || k == MC_IN_FILES;
 }
 
-/* The subject scanned for the literals of subject i (created when new); -1 when out of memory.
+/* Whether the literals of subject i are looked for in another subject's scan, filled in src.
  * shortest[]: each subject's shortest literal ((size_t) -1: none); body_cap: the largest cap of a
  * body input with literals (the body scan covers every body input's inspected bytes). */
-static long scan_source(mc_ruleset *rs, const size_t *shortest, size_t body_cap, size_t i)
+static int joins(const mc_ruleset *rs, const size_t *shortest, size_t body_cap, size_t i, mc_subject *src)
 {
-    mc_subject src = rs->subjects[i];
+    mc_input kind = rs->subjects[i].kind;
 
-    strip_lower(rs->subjects[i].transforms, src.transforms);
-    if (!raw_or_decoded_once(src.transforms) && src.kind != MC_IN_HEADER && src.kind != MC_IN_COOKIE_NAMED) {
-        return (long) i;
-    }
-    if (is_uri_family(src.kind)) {
-        src.kind = MC_IN_URI_SCAN;
-    } else if (src.kind == MC_IN_PATH_RAW_DECODED && src.transforms[0] == 0) {
-        src.kind = MC_IN_URI_SCAN;
-        src.transforms[0] = MC_T_DECODE;
-    } else if (is_body_family(src.kind)) {
-        src.kind = MC_IN_BODY;
-        src.cap = body_cap;
-    } else if (src.kind == MC_IN_HEADER || src.kind == MC_IN_COOKIE_NAMED) {
-        src.kind = src.kind == MC_IN_HEADER ? MC_IN_HEADERS : MC_IN_COOKIE;
+    *src = rs->subjects[i];
+    strip_lower(rs->subjects[i].transforms, src->transforms);
+    if (!raw_or_decoded_once(src->transforms) && kind != MC_IN_HEADER && kind != MC_IN_COOKIE_NAMED) return 0;
+    if (is_uri_family(kind)) {
+        src->kind = MC_IN_URI_SCAN;
+    } else if (kind == MC_IN_PATH_RAW_DECODED && src->transforms[0] == 0) {
+        src->kind = MC_IN_URI_SCAN;
+        src->transforms[0] = MC_T_DECODE;
+    } else if (is_body_family(kind)) {
+        src->kind = MC_IN_BODY;
+        src->cap = body_cap;
+    } else if (kind == MC_IN_HEADER || kind == MC_IN_COOKIE_NAMED) {
+        src->kind = kind == MC_IN_HEADER ? MC_IN_HEADERS : MC_IN_COOKIE;
     } else {
-        return (long) i;
+        return 0;
     }
-    if (is_named(rs->subjects[i].kind) && !joins_family(rs, shortest, i, &src)) return (long) i;
-    src.name = NULL;
-    src.name_len = 0;
-    return mc_subject_index(rs, &src);
+    if ((is_named(kind) || kind == MC_IN_BODY_ARG) && !joins_family(rs, shortest, i, src)) return 0;
+    src->name = NULL;
+    src->name_len = 0;
+    return 1;
+}
+
+int mc_add_name_literal(mc_ruleset *rs, size_t subject, size_t rule)
+{
+    const mc_subject *s = &rs->subjects[subject];
+    size_t k, len = s->name_len;
+    mc_subject names;
+    unsigned char *text;
+    long idx;
+
+    if ((s->kind != MC_IN_ARG && s->kind != MC_IN_BODY_ARG) || len < 3 || memchr(s->name, '%', len) != NULL ||
+        memchr(s->name, '+', len) != NULL) {
+        return 0;
+    }
+    memset(&names, 0, sizeof(names));
+    names.kind = s->kind == MC_IN_ARG ? MC_IN_ARG_NAMES : MC_IN_BODY_ARG_NAMES;
+    names.transforms[0] = MC_T_DECODE;
+    names.cap = s->cap;
+    if ((text = malloc(len)) == NULL) return -1;
+    for (k = 0; k < len; k++) text[k] = (unsigned char) (s->name[k] + (((unsigned char) (s->name[k] - 'A') < 26) << 5));
+    if ((idx = mc_subject_index(rs, &names)) < 0 || mc_add_literal(rs, (size_t) idx, rule, text, len) != 0) {  /* s moves */
+        free(text);
+        return -1;
+    }
+    return 1;
+}
+
+static void shortest_literals(const mc_ruleset *rs, size_t *shortest)
+{
+    size_t i;
+    memset(shortest, 0xff, (rs->nsubjects + 1) * sizeof(size_t));
+    for (i = 0; i < rs->nliterals; i++) {
+        if (rs->literals[i].len < shortest[rs->literals[i].subject]) shortest[rs->literals[i].subject] = rs->literals[i].len;
+    }
+}
+
+/* A literal of arg:NAME or body_arg:NAME that would keep its input's own table (base64, or shorter
+ * than its family's) is replaced by NAME among the decoded argument names: no weaker a gate than
+ * the argument's presence, looked for in the URI's or the body's scan, where the own table would
+ * split and hash every argument's name on every request. Literals of one condition are adjacent,
+ * so the name is added once for them. */
+static int names_for_apart(mc_ruleset *rs, const size_t *shortest, size_t body_cap)
+{
+    size_t i, n = rs->nliterals, kept = 0, last_rule = (size_t) -1, last_subject = (size_t) -1;
+    mc_subject src;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        mc_literal lit = rs->literals[i];
+        mc_input kind = rs->subjects[lit.subject].kind;
+        if ((kind == MC_IN_ARG || kind == MC_IN_BODY_ARG) && !joins(rs, shortest, body_cap, lit.subject, &src)) {
+            rc = lit.rule == last_rule && lit.subject == last_subject ? 1 : mc_add_name_literal(rs, lit.subject, lit.rule);
+            if (rc < 0) return -1;
+            if (rc == 1) {
+                last_rule = lit.rule;
+                last_subject = lit.subject;
+                free(lit.text);
+                continue;
+            }
+        }
+        rs->literals[kept++] = rs->literals[i];
+    }
+    memmove(rs->literals + kept, rs->literals + n, (rs->nliterals - n) * sizeof(mc_literal));  /* the names added */
+    rs->nliterals = kept + (rs->nliterals - n);
+    return 0;
 }
 
 int mc_merge_scan_sources(mc_ruleset *rs)
 {
-    size_t i, n = rs->nsubjects, body_cap = 0;
-    size_t *shortest = malloc((n + 1) * sizeof(size_t));
-    long *source = malloc((n + 1) * sizeof(long));
+    size_t i, n, body_cap = 0;
+    size_t *shortest = NULL;
+    long *source = NULL;
+    mc_subject src;
     int rc = -1;
 
+    for (i = 0; i < rs->nsubjects; i++) {
+        if (MC_IS_BODY_INPUT(rs->subjects[i].kind) && rs->subjects[i].cap > body_cap) body_cap = rs->subjects[i].cap;
+    }
+    if ((shortest = malloc((rs->nsubjects + 1) * sizeof(size_t))) == NULL) goto done;
+    shortest_literals(rs, shortest);
+    if (names_for_apart(rs, shortest, body_cap) != 0) goto done;
+    n = rs->nsubjects;  /* the names' subjects may be new */
+    free(shortest);
+    shortest = malloc((n + 1) * sizeof(size_t));
+    source = malloc((n + 1) * sizeof(long));
     if (shortest == NULL || source == NULL) goto done;
-    memset(shortest, 0xff, (n + 1) * sizeof(size_t));
-    for (i = 0; i < rs->nliterals; i++) {
-        if (rs->literals[i].len < shortest[rs->literals[i].subject]) shortest[rs->literals[i].subject] = rs->literals[i].len;
-    }
+    shortest_literals(rs, shortest);
     for (i = 0; i < n; i++) {
-        if (shortest[i] != (size_t) -1 && MC_IS_BODY_INPUT(rs->subjects[i].kind) && rs->subjects[i].cap > body_cap) body_cap = rs->subjects[i].cap;
-    }
-    for (i = 0; i < n; i++) {
-        source[i] = shortest[i] != (size_t) -1 ? scan_source(rs, shortest, body_cap, i) : (long) i;
+        source[i] = (long) i;
+        if (shortest[i] != (size_t) -1 && joins(rs, shortest, body_cap, i, &src)) source[i] = mc_subject_index(rs, &src);
         if (source[i] < 0) goto done;
     }
     for (i = 0; i < rs->nliterals; i++) rs->literals[i].subject = (size_t) source[rs->literals[i].subject];

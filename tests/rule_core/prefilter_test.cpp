@@ -32,7 +32,8 @@ const Input kInputs[] = {
     {"arg:data", "decoded,base64"}, {"path", "raw"},     {"body", "raw"},
     {"body", "decoded"},          {"body_args", "decoded"},    {"body_args", "raw"},
     {"body_arg:id", "decoded"},   {"body_arg_names", "decoded,lowercase"}, {"files", "raw"},
-    {"body_arg:id", "decoded,base64"},
+    {"body_arg:id", "decoded,base64"}, {"arg:file", "decoded"}, {"body_arg:data", "decoded,base64"},
+    {"body_arg:file", "raw"},
 };
 const char* kLiterals[] = {"../", "/./", "d=.", "a a", "%2e", "x=../", "evil", "jndi:", "id=x", ".;/"};
 
@@ -68,7 +69,7 @@ std::string pick(Rng& rng, const std::vector<std::string>& parts, std::size_t co
 TEST_CASE("Prefilter: merged scans let through every rule the unfiltered rules match", "[rule_core][prefilter]") {
   Rng rng;
   const std::vector<std::string> uri_parts = {"/", "a", "%2e", ".", "?", "&", "=", "id", "%69d", "+", "%", "x", "..",
-                                              "%2F", "ID", ";", "d", "%3d", "%26", " ", "evil", "jNdI:", "%4", "&data=am5kaTo%3D"};
+                                              "%2F", "ID", ";", "d", "%3d", "%26", " ", "evil", "jNdI:", "%4", "&data=am5kaTo%3D", "&file=", "&FiLe=..%2f"};
   const std::vector<std::string> hdr_parts = {"a", "evil", "%65vil", " ", ";", "s=", "jndi:", "JNDI%3a", "=", "../", "x"};
   for (int round = 0; round < 40; ++round) {
     Rules gated, reference;
@@ -92,11 +93,11 @@ TEST_CASE("Prefilter: merged scans let through every rule the unfiltered rules m
       }
       if (rng.next(2) == 0) {  // a form, urlencoded or multipart, with encodings and odd names
         static const std::vector<std::string> form_parts = {"id=", "%69d=", "&", "=", "../", "%2e%2e/", "a+a", "jndi:",
-                                                            "am5kaTo%3D", "x", "evil", "%", "%4", ";"};
+                                                            "am5kaTo%3D", "x", "evil", "%", "%4", ";", "data=", "&file=", "FILE="};
         if (rng.next(2) == 0) {
           q.body(pick(rng, form_parts, rng.next(10)), "application/x-www-form-urlencoded");
         } else {
-          std::string b = "--B\r\nContent-Disposition: form-data; name=\"" + pick(rng, {"id", "ID", "x", "data"}, 1) +
+          std::string b = "--B\r\nContent-Disposition: form-data; name=\"" + pick(rng, {"id", "ID", "x", "data", "file"}, 1) +
                           "\"; filename=\"" + pick(rng, form_parts, rng.next(3)) + "\"\r\n\r\n" + pick(rng, form_parts, rng.next(6)) +
                           "\r\n--B--\r\n";
           q.body(b, "multipart/form-data; boundary=B");
@@ -135,6 +136,7 @@ TEST_CASE("Prefilter: one URI scan serves the argument rules, and a benign reque
 }
 
 TEST_CASE("Prefilter: a rule on a named argument with no literal is gated by the name", "[rule_core][prefilter]") {
+  // (and a literal that would keep arg:NAME's own table, base64 or short, gives way to NAME)
   Rules r;
   REQUIRE(r.add("CMD 403 when arg:autodiscovercmd0 decoded ~ [;|`]\\s*(?:id|uname)\\b"));
   REQUIRE(r.add("BCMD 403 when body_arg:exchangecmd1 decoded ~ [;|`]\\s*(?:id|uname)\\b"));
