@@ -119,7 +119,7 @@ rounds() {
   while [ "$1" != -- ]; do ports+=("$1"); shift; done; shift; args=("$@")
   local results=()
   for p in "${ports[@]}"; do run_wrk "$p" "${args[@]}" >/dev/null; done  # warm up
-  for _ in $(seq "${ROUNDS:-7}"); do for p in "${ports[@]}"; do results+=("$p=$(run_wrk "$p" "${args[@]}")"); done; done
+  for _ in $(seq "${ROUNDS:-11}"); do for p in "${ports[@]}"; do results+=("$p=$(run_wrk "$p" "${args[@]}")"); done; done
   echo "$name ${results[*]}"
 }
 
@@ -176,7 +176,7 @@ cg_post="$(instructions post POST "$work/form.txt")"
 rm -f "$work"/manifests/*.json && cp "$work"/get300/*.json "$work/manifests/" && apply
 cg_get="$(instructions get GET)"
 
-echo "bench/body_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), ModSecurity $(dpkg-query -W -f='${Version}' libmodsecurity3), 1 worker on CPU 0, wrk -t1 -c32 on CPU 1, ${ROUNDS:-7} alternating rounds"
+echo "bench/body_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), ModSecurity $(dpkg-query -W -f='${Version}' libmodsecurity3), 1 worker on CPU 0, wrk -t1 -c32 on CPU 1, ${ROUNDS:-11} alternating rounds"
 echo "  a known exploit is refused by each engine (403 expected): $sanity"
 python3 - "$get" "$post" "$bare" "$ours" "$msget" "$msbody" "$cg_get" "$cg_post" "$cg_bare" "$cg_ours" <<'PY'
 import statistics, sys
