@@ -49,11 +49,11 @@ static int is_named(mc_input k) { return k == MC_IN_ARG || k == MC_IN_HEADER || 
 
 /* The shortest literal of the unnamed subjects that src (kind and transforms, lowercase aside)
  * stands for; (size_t) -1 when none has literals. */
-static size_t family_shortest(const mc_ruleset *rs, const size_t *shortest, const mc_subject *src)
+static size_t family_shortest(const mc_ruleset *rs, const size_t *shortest, size_t nshort, const mc_subject *src)
 {
     unsigned char u[MC_MAX_TRANSFORMS];
     size_t i, n, best = (size_t) -1;
-    for (i = 0; i < rs->nsubjects; i++) {
+    for (i = 0; i < nshort; i++) {  /* subjects added since (names) are not counted */
         const mc_subject *o = &rs->subjects[i];
         int member = src->kind == MC_IN_URI_SCAN ? is_uri_family(o->kind) || o->kind == MC_IN_PATH_RAW_DECODED : o->kind == src->kind;
         if (!member || is_named(o->kind)) continue;
@@ -73,9 +73,9 @@ static size_t family_shortest(const mc_ruleset *rs, const size_t *shortest, cons
  * anyway and its literals are no shorter than the family's: a shorter one would make the scan
  * look at more positions (prefilter.c's step), while alone its scan is skipped whenever the
  * request lacks the name. */
-static int joins_family(const mc_ruleset *rs, const size_t *shortest, size_t i, const mc_subject *src)
+static int joins_family(const mc_ruleset *rs, const size_t *shortest, size_t nshort, size_t i, const mc_subject *src)
 {
-    size_t family = family_shortest(rs, shortest, src);
+    size_t family = family_shortest(rs, shortest, nshort, src);
     return family != (size_t) -1 && shortest[i] >= family;
 }
 
@@ -87,7 +87,7 @@ static int is_body_family(mc_input k)
 /* Whether the literals of subject i are looked for in another subject's scan, filled in src.
  * shortest[]: each subject's shortest literal ((size_t) -1: none); body_cap: the largest cap of a
  * body input with literals (the body scan covers every body input's inspected bytes). */
-static int joins(const mc_ruleset *rs, const size_t *shortest, size_t body_cap, size_t i, mc_subject *src)
+static int joins(const mc_ruleset *rs, const size_t *shortest, size_t nshort, size_t body_cap, size_t i, mc_subject *src)
 {
     mc_input kind = rs->subjects[i].kind;
 
@@ -107,7 +107,7 @@ static int joins(const mc_ruleset *rs, const size_t *shortest, size_t body_cap, 
     } else {
         return 0;
     }
-    if ((is_named(kind) || kind == MC_IN_BODY_ARG) && !joins_family(rs, shortest, i, src)) return 0;
+    if ((is_named(kind) || kind == MC_IN_BODY_ARG) && !joins_family(rs, shortest, nshort, i, src)) return 0;
     src->name = NULL;
     src->name_len = 0;
     return 1;
@@ -154,14 +154,14 @@ static void shortest_literals(const mc_ruleset *rs, size_t *shortest)
  * so the name is added once for them. */
 static int names_for_apart(mc_ruleset *rs, const size_t *shortest, size_t body_cap)
 {
-    size_t i, n = rs->nliterals, kept = 0, last_rule = (size_t) -1, last_subject = (size_t) -1;
+    size_t i, n = rs->nliterals, nshort = rs->nsubjects, kept = 0, last_rule = (size_t) -1, last_subject = (size_t) -1;
     mc_subject src;
     int rc;
 
     for (i = 0; i < n; i++) {
         mc_literal lit = rs->literals[i];
         mc_input kind = rs->subjects[lit.subject].kind;
-        if ((kind == MC_IN_ARG || kind == MC_IN_BODY_ARG) && !joins(rs, shortest, body_cap, lit.subject, &src)) {
+        if ((kind == MC_IN_ARG || kind == MC_IN_BODY_ARG) && !joins(rs, shortest, nshort, body_cap, lit.subject, &src)) {
             rc = lit.rule == last_rule && lit.subject == last_subject ? 1 : mc_add_name_literal(rs, lit.subject, lit.rule);
             if (rc < 0) return -1;
             if (rc == 1) {
@@ -200,7 +200,7 @@ int mc_merge_scan_sources(mc_ruleset *rs)
     shortest_literals(rs, shortest);
     for (i = 0; i < n; i++) {
         source[i] = (long) i;
-        if (shortest[i] != (size_t) -1 && joins(rs, shortest, body_cap, i, &src)) source[i] = mc_subject_index(rs, &src);
+        if (shortest[i] != (size_t) -1 && joins(rs, shortest, n, body_cap, i, &src)) source[i] = mc_subject_index(rs, &src);
         if (source[i] < 0) goto done;
     }
     for (i = 0; i < rs->nliterals; i++) rs->literals[i].subject = (size_t) source[rs->literals[i].subject];
