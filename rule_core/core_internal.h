@@ -7,6 +7,10 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#ifdef __cplusplus
+extern "C" {  /* for the tests and the fuzzer */
+#endif
+
 typedef enum {
     MC_IN_REQUEST_URI, MC_IN_PATH, MC_IN_QUERY, MC_IN_METHOD, MC_IN_COOKIE, MC_IN_HEADER,
     MC_IN_COOKIE_NAMED, MC_IN_ARG, MC_IN_ARGS, MC_IN_ARG_NAMES, MC_IN_HEADERS, MC_IN_HEADER_NAMES,
@@ -125,6 +129,7 @@ struct mc_ruleset {
      * at a time, as an nginx worker does): no per-request allocation that grows with the rules. */
     void *scratch;
     int finished;
+    int all_candidates;  /* tests: every rule runs its conditions, as if no prefilter existed */
 };
 
 /* Eight bytes with 'A'..'Z' turned to lower case and no other byte changed: 0x20 is added to
@@ -165,6 +170,9 @@ int mc_form_may_have(const mc_form *f, uint32_t hash);
 
 /* The subject equal to s (its name copied when new); -1 past MC_MAX_SUBJECTS or out of memory. */
 long mc_subject_index(mc_ruleset *rs, const mc_subject *s);
+/* For tests and the fuzzer: when on, every rule runs its conditions on every request (the verdict
+ * the prefilter must never change, a regex failure aside). */
+void mc_ruleset_all_candidates(mc_ruleset *rs, int on);
 /* Adds literal text (owned from then on) of rule, found in a value of subject. */
 int mc_add_literal(mc_ruleset *rs, size_t subject, size_t rule, unsigned char *text, size_t len);
 /* Adds NAME of subject (arg:NAME, body_arg:NAME) as a literal of rule among the decoded argument
@@ -179,5 +187,9 @@ size_t mc_named_grams(const mc_ruleset *rs, uint32_t cls, uint32_t hash, size_t 
 int mc_build_grams(mc_ruleset *rs, size_t subject);
 /* Marks in seen the rules of every literal of g occurring in s (folded); -1 when memory ran out. */
 int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -461,7 +461,8 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     st.rq = rq;
     st.a = a;
     memset(seen, 0, words * sizeof(uint64_t));
-    if (prefilter(&st, seen, words) != 0) return -1;
+    for (i = 0; rs->all_candidates && i < rs->nrules; i++) seen[i / 64] |= (uint64_t) 1 << (i % 64);
+    if (!rs->all_candidates && prefilter(&st, seen, words) != 0) return -1;
     for (w = 0; w < words; w++) {
         candidates = seen[w] | rs->always[w];
         while (candidates) {

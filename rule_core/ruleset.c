@@ -68,3 +68,5 @@ mc_str mc_rule_id(const mc_ruleset *rs, size_t i)
 }
 
 int mc_rule_detect(const mc_ruleset *rs, size_t i) { return i < rs->nrules && rs->rules[i].detect; }
+
+void mc_ruleset_all_candidates(mc_ruleset *rs, int on) { rs->all_candidates = on; }
