@@ -173,7 +173,7 @@ static int names_for_apart(mc_ruleset *rs, const size_t *shortest, size_t body_c
         }
         rs->literals[kept++] = rs->literals[i];
     }
-    memmove(rs->literals + kept, rs->literals + n, (rs->nliterals - n) * sizeof(mc_literal));  /* the names added */
+    if (rs->nliterals > n) memmove(rs->literals + kept, rs->literals + n, (rs->nliterals - n) * sizeof(mc_literal));  /* names added */
     rs->nliterals = kept + (rs->nliterals - n);
     return 0;
 }

@@ -87,7 +87,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mc_alloc a{arena_alloc, &blocks};
   mc_verdict v, all;
   // The prefilter may only skip rules that cannot answer: every verdict equals the one with every
-  // rule run (unless a regex failed there, which counts as a match only where it runs).
+  // rule run (unless a regex failed there, which counts as a match only where it runs). Literals
+  // given in a directive ("literals HEX") are the compiler's promise, which mutated input breaks:
+  // the comparison holds for the literals the core derives itself.
+  const bool given_literals = text.substr(0, blank).find("literals") != std::string::npos;
   auto same = [&](const mc_verdict& x, const mc_verdict& y) {
     if (y.engine_error || x.engine_error) return true;
     if (x.rule != y.rule || x.need_body != y.need_body || x.ndetected != y.ndetected) return false;
@@ -101,7 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     mc_ruleset_all_candidates(rs.get(), 1);
     int rc_all = mc_evaluate(rs.get(), &rq, &a, &all);
     mc_ruleset_all_candidates(rs.get(), 0);
-    if (rc == 0 && rc_all == 0 && !same(v, all)) __builtin_trap();
+    if (rc == 0 && rc_all == 0 && !given_literals && !same(v, all)) __builtin_trap();
     return rc == 0;
   };
   if (!both() || !v.need_body) return 0;
