@@ -8,14 +8,14 @@
  *   of the whole decoded, since neither separator is a hex digit (the decoder is back in its usual
  *   state after one). path_raw_decoded is its decoded head. When the query is not that tail (an
  *   embedder may pass them apart), it is scanned too (eval's MC_IN_URI_SCAN).
- * - header:NAME is in headers, cookie:NAME in cookie.
- * - A named input joins its family only on the terms of joins_family.
+ * - header:NAME is in headers, cookie:NAME in cookie (raw, or decoded once).
  * - body_args, body_arg:NAME, body_arg_names and files (raw, or decoded once) are found in the
  *   body (raw, or decoded once): the form's names, values and file names are pieces of the body's
  *   inspected bytes, each after a byte ('=', '"', '\n') that leaves the decoder in its usual state.
  *   The body scan covers the largest cap of the rules that read it; a benign body is then decoded
  *   and scanned once, and its form parsed only for a rule whose literal occurred.
  * - lowercase changes nothing the prefilter sees: it folds case itself.
+ * - A named input (arg:, header:, cookie:, body_arg:) joins its family on the terms of joins().
  *
  * So a request's URI is decoded and scanned once however many argument rules there are, and the
  * arguments are split and decoded only for the rules whose literal occurred. The source is a
@@ -25,91 +25,80 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The transforms without lowercase: [] or [decode] for the merged families. */
-static void strip_lower(const unsigned char *t, unsigned char *out)
+/* The scans literals can share: each stands for its family's inputs, raw or decoded once. */
+enum { SRC_URI, SRC_HEADERS, SRC_COOKIE, SRC_BODY, SRC_KINDS };
+
+static const mc_input kSourceKind[SRC_KINDS] = { MC_IN_URI_SCAN, MC_IN_HEADERS, MC_IN_COOKIE, MC_IN_BODY };
+
+static int is_named(mc_input k) { return k == MC_IN_ARG || k == MC_IN_HEADER || k == MC_IN_COOKIE_NAMED || k == MC_IN_BODY_ARG; }
+
+/* The source whose scan holds every value of s (-1: none), and whether it is the decoded one. */
+static int family_of(const mc_subject *s, int *decoded)
 {
     size_t i, n = 0;
-    memset(out, 0, MC_MAX_TRANSFORMS);
-    for (i = 0; i < MC_MAX_TRANSFORMS && t[i]; i++) {
-        if (t[i] != MC_T_LOWER) out[n++] = t[i];
+    unsigned char t[MC_MAX_TRANSFORMS] = {0};
+
+    for (i = 0; i < MC_MAX_TRANSFORMS && s->transforms[i]; i++) {
+        if (s->transforms[i] != MC_T_LOWER) t[n++] = s->transforms[i];  /* the scan folds case itself */
+    }
+    if (n > 1 || (n == 1 && t[0] != MC_T_DECODE)) return -1;
+    *decoded = n == 1;
+    switch (s->kind) {
+    case MC_IN_REQUEST_URI: case MC_IN_QUERY: case MC_IN_ARGS: case MC_IN_ARG: case MC_IN_ARG_NAMES: return SRC_URI;
+    case MC_IN_PATH_RAW_DECODED: return *decoded ? -1 : (*decoded = 1, SRC_URI);  /* the decoded URI's head */
+    case MC_IN_HEADER: case MC_IN_HEADERS: return SRC_HEADERS;
+    case MC_IN_COOKIE_NAMED: case MC_IN_COOKIE: return SRC_COOKIE;
+    case MC_IN_BODY: case MC_IN_BODY_ARG: case MC_IN_BODY_ARGS: case MC_IN_BODY_ARG_NAMES: case MC_IN_FILES: return SRC_BODY;
+    default: return -1;
     }
 }
 
-static int raw_or_decoded_once(const unsigned char *t)
-{
-    return t[0] == 0 || (t[0] == MC_T_DECODE && t[1] == 0);
-}
+/* What the merging decides from: each subject's shortest literal ((size_t) -1: none), and each
+ * family's shortest literal among its unnamed inputs (those scanned on every request anyway). */
+typedef struct {
+    size_t *shortest;
+    size_t nsubjects;
+    size_t family[SRC_KINDS][2];
+    size_t body_cap;  /* the body scan covers every body input's inspected bytes */
+} merge_view;
 
-static int is_uri_family(mc_input k)
+static int view_of(const mc_ruleset *rs, merge_view *v)
 {
-    return k == MC_IN_REQUEST_URI || k == MC_IN_QUERY || k == MC_IN_ARGS || k == MC_IN_ARG || k == MC_IN_ARG_NAMES;
-}
+    size_t i, len;
+    int f, decoded;
 
-static int is_named(mc_input k) { return k == MC_IN_ARG || k == MC_IN_HEADER || k == MC_IN_COOKIE_NAMED; }
-
-/* The shortest literal of the unnamed subjects that src (kind and transforms, lowercase aside)
- * stands for; (size_t) -1 when none has literals. */
-static size_t family_shortest(const mc_ruleset *rs, const size_t *shortest, size_t nshort, const mc_subject *src)
-{
-    unsigned char u[MC_MAX_TRANSFORMS];
-    size_t i, n, best = (size_t) -1;
-    for (i = 0; i < nshort; i++) {  /* subjects added since (names) are not counted */
-        const mc_subject *o = &rs->subjects[i];
-        int member = src->kind == MC_IN_URI_SCAN ? is_uri_family(o->kind) || o->kind == MC_IN_PATH_RAW_DECODED : o->kind == src->kind;
-        if (!member || is_named(o->kind)) continue;
-        strip_lower(o->transforms, u);
-        if (o->kind == MC_IN_PATH_RAW_DECODED) {
-            if (u[0] != 0 || src->transforms[0] != MC_T_DECODE) continue;
-        } else if (memcmp(u, src->transforms, MC_MAX_TRANSFORMS) != 0) {
-            continue;
-        }
-        n = shortest[i];
-        best = n < best ? n : best;
+    free(v->shortest);
+    v->nsubjects = rs->nsubjects;
+    if ((v->shortest = malloc((rs->nsubjects + 1) * sizeof(size_t))) == NULL) return -1;
+    memset(v->shortest, 0xff, (rs->nsubjects + 1) * sizeof(size_t));
+    memset(v->family, 0xff, sizeof(v->family));
+    for (i = 0; i < rs->nliterals; i++) {
+        len = rs->literals[i].len;
+        if (len < v->shortest[rs->literals[i].subject]) v->shortest[rs->literals[i].subject] = len;
     }
-    return best;
+    for (i = 0; i < rs->nsubjects; i++) {
+        if (MC_IS_BODY_INPUT(rs->subjects[i].kind) && rs->subjects[i].cap > v->body_cap) v->body_cap = rs->subjects[i].cap;
+        if (is_named(rs->subjects[i].kind) || (f = family_of(&rs->subjects[i], &decoded)) < 0) continue;
+        if (v->shortest[i] < v->family[f][decoded]) v->family[f][decoded] = v->shortest[i];
+    }
+    return 0;
 }
 
-/* A named input (arg:, header:, cookie:) joins its family's scan only when that scan happens
- * anyway and its literals are no shorter than the family's: a shorter one would make the scan
- * look at more positions (prefilter.c's step), while alone its scan is skipped whenever the
- * request lacks the name. */
-static int joins_family(const mc_ruleset *rs, const size_t *shortest, size_t nshort, size_t i, const mc_subject *src)
+/* Whether the literals of subject i are looked for in its family's scan (src filled). A named input
+ * (arg:, header:, cookie:, body_arg:) joins only when that scan happens anyway and its literals are
+ * no shorter than the family's: a shorter one would make the scan look at more positions
+ * (prefilter.c's step), while apart its scan is skipped whenever the request lacks the name. */
+static int joins(const mc_ruleset *rs, const merge_view *v, size_t i, mc_subject *src)
 {
-    size_t family = family_shortest(rs, shortest, nshort, src);
-    return family != (size_t) -1 && shortest[i] >= family;
-}
+    int decoded, f = family_of(&rs->subjects[i], &decoded);
 
-static int is_body_family(mc_input k)
-{
-    return k == MC_IN_BODY || k == MC_IN_BODY_ARG || k == MC_IN_BODY_ARGS || k == MC_IN_BODY_ARG_NAMES || k == MC_IN_FILES;
-}
-
-/* Whether the literals of subject i are looked for in another subject's scan, filled in src.
- * shortest[]: each subject's shortest literal ((size_t) -1: none); body_cap: the largest cap of a
- * body input with literals (the body scan covers every body input's inspected bytes). */
-static int joins(const mc_ruleset *rs, const size_t *shortest, size_t nshort, size_t body_cap, size_t i, mc_subject *src)
-{
-    mc_input kind = rs->subjects[i].kind;
-
-    *src = rs->subjects[i];
-    strip_lower(rs->subjects[i].transforms, src->transforms);
-    if (!raw_or_decoded_once(src->transforms) && kind != MC_IN_HEADER && kind != MC_IN_COOKIE_NAMED) return 0;
-    if (is_uri_family(kind)) {
-        src->kind = MC_IN_URI_SCAN;
-    } else if (kind == MC_IN_PATH_RAW_DECODED && src->transforms[0] == 0) {
-        src->kind = MC_IN_URI_SCAN;
-        src->transforms[0] = MC_T_DECODE;
-    } else if (is_body_family(kind)) {
-        src->kind = MC_IN_BODY;
-        src->cap = body_cap;
-    } else if (kind == MC_IN_HEADER || kind == MC_IN_COOKIE_NAMED) {
-        src->kind = kind == MC_IN_HEADER ? MC_IN_HEADERS : MC_IN_COOKIE;
-    } else {
+    if (f < 0 || (is_named(rs->subjects[i].kind) && (v->family[f][decoded] == (size_t) -1 || v->shortest[i] < v->family[f][decoded]))) {
         return 0;
     }
-    if ((is_named(kind) || kind == MC_IN_BODY_ARG) && !joins_family(rs, shortest, nshort, i, src)) return 0;
-    src->name = NULL;
-    src->name_len = 0;
+    memset(src, 0, sizeof(*src));
+    src->kind = kSourceKind[f];
+    src->transforms[0] = decoded ? MC_T_DECODE : 0;
+    src->cap = f == SRC_BODY ? v->body_cap : 0;
     return 1;
 }
 
@@ -138,30 +127,21 @@ int mc_add_name_literal(mc_ruleset *rs, size_t subject, size_t rule)
     return 1;
 }
 
-static void shortest_literals(const mc_ruleset *rs, size_t *shortest)
-{
-    size_t i;
-    memset(shortest, 0xff, (rs->nsubjects + 1) * sizeof(size_t));
-    for (i = 0; i < rs->nliterals; i++) {
-        if (rs->literals[i].len < shortest[rs->literals[i].subject]) shortest[rs->literals[i].subject] = rs->literals[i].len;
-    }
-}
-
 /* A literal of arg:NAME or body_arg:NAME that would keep its input's own table (base64, or shorter
  * than its family's) is replaced by NAME among the decoded argument names: no weaker a gate than
  * the argument's presence, looked for in the URI's or the body's scan, where the own table would
  * split and hash every argument's name on every request. Literals of one condition are adjacent,
  * so the name is added once for them. */
-static int names_for_apart(mc_ruleset *rs, const size_t *shortest, size_t body_cap)
+static int names_for_apart(mc_ruleset *rs, const merge_view *v)
 {
-    size_t i, n = rs->nliterals, nshort = rs->nsubjects, kept = 0, last_rule = (size_t) -1, last_subject = (size_t) -1;
+    size_t i, n = rs->nliterals, kept = 0, last_rule = (size_t) -1, last_subject = (size_t) -1;
     mc_subject src;
     int rc;
 
     for (i = 0; i < n; i++) {
         mc_literal lit = rs->literals[i];
         mc_input kind = rs->subjects[lit.subject].kind;
-        if ((kind == MC_IN_ARG || kind == MC_IN_BODY_ARG) && !joins(rs, shortest, nshort, body_cap, lit.subject, &src)) {
+        if ((kind == MC_IN_ARG || kind == MC_IN_BODY_ARG) && !joins(rs, v, lit.subject, &src)) {
             rc = lit.rule == last_rule && lit.subject == last_subject ? 1 : mc_add_name_literal(rs, lit.subject, lit.rule);
             if (rc < 0) return -1;
             if (rc == 1) {
@@ -180,33 +160,25 @@ static int names_for_apart(mc_ruleset *rs, const size_t *shortest, size_t body_c
 
 int mc_merge_scan_sources(mc_ruleset *rs)
 {
-    size_t i, n, body_cap = 0;
-    size_t *shortest = NULL;
+    size_t i, n;
     long *source = NULL;
+    merge_view v;
     mc_subject src;
     int rc = -1;
 
-    for (i = 0; i < rs->nsubjects; i++) {
-        if (MC_IS_BODY_INPUT(rs->subjects[i].kind) && rs->subjects[i].cap > body_cap) body_cap = rs->subjects[i].cap;
-    }
-    if ((shortest = malloc((rs->nsubjects + 1) * sizeof(size_t))) == NULL) goto done;
-    shortest_literals(rs, shortest);
-    if (names_for_apart(rs, shortest, body_cap) != 0) goto done;
-    n = rs->nsubjects;  /* the names' subjects may be new */
-    free(shortest);
-    shortest = malloc((n + 1) * sizeof(size_t));
-    source = malloc((n + 1) * sizeof(long));
-    if (shortest == NULL || source == NULL) goto done;
-    shortest_literals(rs, shortest);
+    memset(&v, 0, sizeof(v));
+    if (view_of(rs, &v) != 0 || names_for_apart(rs, &v) != 0 || view_of(rs, &v) != 0) goto done;
+    n = v.nsubjects;  /* the sources' subjects are added below */
+    if ((source = malloc((n + 1) * sizeof(long))) == NULL) goto done;
     for (i = 0; i < n; i++) {
         source[i] = (long) i;
-        if (shortest[i] != (size_t) -1 && joins(rs, shortest, n, body_cap, i, &src)) source[i] = mc_subject_index(rs, &src);
+        if (v.shortest[i] != (size_t) -1 && joins(rs, &v, i, &src)) source[i] = mc_subject_index(rs, &src);
         if (source[i] < 0) goto done;
     }
     for (i = 0; i < rs->nliterals; i++) rs->literals[i].subject = (size_t) source[rs->literals[i].subject];
     rc = 0;
 done:
-    free(shortest);
+    free(v.shortest);
     free(source);
     return rc;
 }

@@ -65,7 +65,54 @@ std::string pick(Rng& rng, const std::vector<std::string>& parts, std::size_t co
   return out;
 }
 
+// The inputs the rule set scans on every request ("uri", "uri decoded", "headers", "body decoded"...)
+// and the named ones looked up by the request's names: how many passes a request costs.
+std::string tables(const Rules& r) {
+  const mc_ruleset* rs = r.rs.get();
+  std::string out;
+  for (std::size_t i = 0; i < rs->nplain; ++i) {
+    const mc_subject& s = rs->subjects[rs->grams[rs->plain[i]].subject];
+    static const std::pair<mc_input, const char*> names[] = {{MC_IN_URI_SCAN, "uri"}, {MC_IN_HEADERS, "headers"},
+                                                             {MC_IN_COOKIE, "cookie"}, {MC_IN_BODY, "body"}, {MC_IN_PATH, "path"}};
+    std::string name = "other";
+    for (const auto& [k, n] : names) {
+      if (s.kind == k) name = n;
+    }
+    out += (out.empty() ? "" : " ") + name + (s.transforms[0] == MC_T_DECODE ? " decoded" : "");
+  }
+  return out + " | named " + std::to_string(rs->nnamed);
+}
+
 }  // namespace
+
+TEST_CASE("Prefilter: one scan per source, whatever the argument, header and body inputs", "[rule_core][prefilter]") {
+  Rules uri;  // every URI input, named or not, raw or decoded once, lowercase or not
+  REQUIRE(uri.add("A 403 when args decoded,lowercase contains " + hex("<script")));
+  REQUIRE(uri.add("B 403 when arg:filename decoded contains " + hex("../../etc")));
+  REQUIRE(uri.add("C 403 when query decoded contains " + hex("union select")));
+  REQUIRE(uri.add("D 403 when request_uri decoded contains " + hex("/etc/passwd")));
+  REQUIRE(uri.add("E 403 when path_raw_decoded raw contains " + hex("/..;/")));
+  REQUIRE(uri.add("F 403 when arg:data decoded,base64 contains " + hex("jndi:")));  // gives way to "data"
+  REQUIRE(uri.add("G 403 when arg:cmd decoded ~ [;|]\\s*id"));                   // gated by "cmd"
+  uri.finish();
+  CHECK(tables(uri) == "uri decoded | named 0");
+
+  Rules body;  // every form input and the raw body: the form is parsed only after a hit
+  REQUIRE(body.add("A 403 when body_args decoded contains " + hex("<script")));
+  REQUIRE(body.add("B 403 when body_arg:cmd decoded ~ [;|]\\s*id"));
+  REQUIRE(body.add("C 403 when body_arg_names decoded contains " + hex("__proto__")));
+  REQUIRE(body.add("D 403 when body decoded contains " + hex("class.module")));
+  REQUIRE(body.add("E 403 when body_arg:data decoded,base64 contains " + hex("jndi:")));
+  body.finish();
+  CHECK(tables(body) == "body decoded | named 0");
+
+  Rules hdr;  // header:NAME joins headers unless its literal is shorter than the family's
+  REQUIRE(hdr.add("A 403 when headers raw contains " + hex("() {")));
+  REQUIRE(hdr.add("B 403 when header:X-Api-Version raw contains " + hex("${jndi:")));
+  REQUIRE(hdr.add("C 403 when header:X-Short raw contains " + hex("../")));
+  hdr.finish();
+  CHECK(tables(hdr) == "headers | named 1");
+}
 
 TEST_CASE("Prefilter: merged scans let through every rule the unfiltered rules match", "[rule_core][prefilter]") {
   Rng rng;
