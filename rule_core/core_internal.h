@@ -132,6 +132,9 @@ struct mc_ruleset {
     int all_candidates;  /* tests: every rule runs its conditions, as if no prefilter existed */
 };
 
+/* One byte, ASCII lower-cased (no other byte changes: the rules' case folding everywhere). */
+static inline unsigned char mc_lower(unsigned char c) { return (unsigned char) (c + (((unsigned char) (c - 'A') < 26) << 5)); }
+
 /* Eight bytes with 'A'..'Z' turned to lower case and no other byte changed: 0x20 is added to
  * the bytes in 0x41..0x5a with bit 7 clear (each byte's sums stay below 0x100: no carries). */
 static inline uint64_t mc_fold8(uint64_t x)
@@ -147,6 +150,8 @@ size_t mc_find_escape(const unsigned char *p, size_t len);
  * hash alike. Its low bits are mixed (the blooms use them). */
 uint32_t mc_name_hash(const unsigned char *p, size_t n);
 int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n);
+/* The next cookie at *p in "a=1; b=2" (name and value; pieces without '=' skipped); 0 at the end. */
+int mc_next_cookie(const unsigned char **p, const unsigned char *end, mc_str *name, mc_str *value);
 size_t mc_cookie_values(mc_str cookies, mc_str name, mc_str *out, size_t max);
 size_t mc_split_args(mc_str query, mc_str *names, mc_str *values, size_t max);
 

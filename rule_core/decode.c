@@ -133,30 +133,39 @@ size_t mc_base64(const unsigned char *in, size_t len, unsigned char *out)
     return n;
 }
 
+int mc_next_cookie(const unsigned char **p, const unsigned char *end, mc_str *name, mc_str *value)
+{
+    const unsigned char *semi, *eq, *q;
+
+    while (*p < end) {
+        q = *p;
+        semi = memchr(q, ';', (size_t) (end - q));
+        if (semi == NULL) semi = end;
+        *p = semi < end ? semi + 1 : end;
+        while (q < semi && (*q == ' ' || *q == '\t')) q++;
+        eq = memchr(q, '=', (size_t) (semi - q));
+        if (eq == NULL) continue;  /* a piece without '=' is no cookie */
+        name->data = q;
+        name->len = (size_t) (eq - q);
+        value->data = eq + 1;
+        value->len = (size_t) (semi - eq - 1);
+        return 1;
+    }
+    return 0;
+}
+
 /* Cookies "a=1; b=2" (every Cookie header): the value of each cookie named `name` (ASCII
  * case-insensitive), up to ';'. */
 size_t mc_cookie_values(mc_str cookies, mc_str name, mc_str *out, size_t max)
 {
-    const unsigned char *p = cookies.data, *end = cookies.data + cookies.len, *semi, *eq;
-    size_t n = 0;
+    const unsigned char *p = cookies.data, *end = cookies.data + cookies.len;
+    mc_str n, v;
+    size_t k = 0;
 
-    while (p < end && n < max) {
-        semi = memchr(p, ';', (size_t) (end - p));
-        if (semi == NULL) {
-            semi = end;
-        }
-        while (p < semi && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-        eq = memchr(p, '=', (size_t) (semi - p));
-        if (eq != NULL && (size_t) (eq - p) == name.len && mc_strncasecmp(p, name.data, name.len) == 0) {
-            out[n].data = eq + 1;
-            out[n].len = (size_t) (semi - eq - 1);
-            n++;
-        }
-        p = semi + 1;
+    while (k < max && mc_next_cookie(&p, end, &n, &v)) {
+        if (n.len == name.len && mc_strncasecmp(n.data, name.data, name.len) == 0) out[k++] = v;
     }
-    return n;
+    return k;
 }
 
 /* "a=1&b=2&c": each argument's name and raw value (a name without '=' has an empty value; empty
@@ -214,8 +223,8 @@ int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n)
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char x = a[i], y = b[i];
-        x = (unsigned char) (x + (((unsigned char) (x - 'A') < 26) << 5));
-        y = (unsigned char) (y + (((unsigned char) (y - 'A') < 26) << 5));
+        x = mc_lower(x);
+        y = mc_lower(y);
         if (x != y) {
             return x < y ? -1 : 1;
         }

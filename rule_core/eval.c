@@ -250,7 +250,7 @@ static int transform(unsigned char t, mc_str *v, const mc_alloc *a)
     if (t == MC_T_DECODE) {
         v->len = mc_unescape(v->data, v->len, d);
     } else if (t == MC_T_LOWER) {
-        for (i = 0; i < v->len; i++) d[i] = (unsigned char) (v->data[i] + (((unsigned char) (v->data[i] - 'A') < 26) << 5));
+        for (i = 0; i < v->len; i++) d[i] = mc_lower(v->data[i]);
     } else {
         v->len = mc_base64(v->data, v->len, d);
     }
@@ -374,11 +374,11 @@ static int scan_gram(eval_state *st, size_t gi, uint64_t *seen)
     return 0;
 }
 
-/* The named tables (header:, arg:, cookie:) of the names this request has: looked up by each
- * name's hash, so the cost follows the request's names, not the number of named rules. */
-static int scan_named(eval_state *st, uint32_t cls, const unsigned char *name, size_t len, uint32_t hash, uint64_t *seen)
+/* The named tables (header:, arg:, cookie:) of a name this request has (its hash): looked up by
+ * each name the request has, so the cost follows the request's names, not the number of rules. */
+static int scan_named(eval_state *st, uint32_t cls, uint32_t hash, uint64_t *seen)
 {
-    size_t i, n, first = mc_named_grams(st->rs, cls, name ? mc_name_hash(name, len) : hash, &n);
+    size_t i, n, first = mc_named_grams(st->rs, cls, hash, &n);
     for (i = first; i < first + n; i++) {
         if (scan_gram(st, st->rs->named[i].gram, seen) != 0) return -1;
     }
@@ -387,16 +387,12 @@ static int scan_named(eval_state *st, uint32_t cls, const unsigned char *name, s
 
 static int scan_cookie_names(eval_state *st, uint64_t *seen)
 {
-    mc_str cookies;
-    const unsigned char *p, *end, *semi, *eq;
+    mc_str cookies, name, value;
+    const unsigned char *p;
 
     if (joined_cookies(st->rq, st->a, &cookies) != 0) return -1;
-    for (p = cookies.data, end = cookies.data + cookies.len; p < end; p = semi + 1) {
-        semi = memchr(p, ';', (size_t) (end - p));
-        if (semi == NULL) semi = end;
-        while (p < semi && (*p == ' ' || *p == '\t')) p++;
-        eq = memchr(p, '=', (size_t) (semi - p));
-        if (eq != NULL && scan_named(st, MC_NAMED_COOKIE, p, (size_t) (eq - p), 0, seen) != 0) return -1;
+    for (p = cookies.data; mc_next_cookie(&p, cookies.data + cookies.len, &name, &value);) {
+        if (scan_named(st, MC_NAMED_COOKIE, mc_name_hash(name.data, name.len), seen) != 0) return -1;
     }
     return 0;
 }
@@ -414,12 +410,12 @@ static int prefilter(eval_state *st, uint64_t *seen, size_t words)
         if (scan_gram(st, rs->plain[i], seen) != 0) return -1;
     }
     for (i = 0; rs->named_in_class[MC_NAMED_HEADER] && i < rq->nheaders; i++) {
-        if (scan_named(st, MC_NAMED_HEADER, rq->headers[i].name.data, rq->headers[i].name.len, 0, seen) != 0) return -1;
+        if (scan_named(st, MC_NAMED_HEADER, mc_name_hash(rq->headers[i].name.data, rq->headers[i].name.len), seen) != 0) return -1;
     }
     if (rs->named_in_class[MC_NAMED_ARG]) {
         if (split_query(st) != 0) return -1;
         for (i = 0; i < st->query.n; i++) {
-            if (scan_named(st, MC_NAMED_ARG, NULL, 0, st->query.hashes[i], seen) != 0) return -1;
+            if (scan_named(st, MC_NAMED_ARG, st->query.hashes[i], seen) != 0) return -1;
         }
     }
     if (rs->named_in_class[MC_NAMED_COOKIE] && scan_cookie_names(st, seen) != 0) return -1;

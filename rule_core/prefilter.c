@@ -184,7 +184,6 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
 static void fold(const unsigned char *p, size_t len, unsigned char *q)
 {
     size_t i = 0;
-    unsigned char c;
 
     for (; i + 8 <= len; i += 8) {
         uint64_t x;
@@ -193,8 +192,7 @@ static void fold(const unsigned char *p, size_t len, unsigned char *q)
         memcpy(q + i, &x, 8);
     }
     for (; i < len; i++) {
-        c = p[i];
-        q[i] = (unsigned char) (c + (((unsigned char) (c - 'A') < 26) << 5));
+        q[i] = mc_lower(p[i]);
     }
     memset(q + len, 0, 8);
 }

@@ -27,7 +27,6 @@ static unsigned char *dup_bytes(const unsigned char *p, size_t n)
     return d;
 }
 
-static unsigned char lower(unsigned char c) { return (unsigned char) (c + (((unsigned char) (c - 'A') < 26) << 5)); }
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
@@ -148,7 +147,7 @@ static long unhex(mc_str w, unsigned char **out, int fold)
             *out = NULL;
             return -1;
         }
-        (*out)[i] = fold ? lower((unsigned char) (hi * 16 + lo)) : (unsigned char) (hi * 16 + lo);
+        (*out)[i] = fold ? mc_lower((unsigned char) (hi * 16 + lo)) : (unsigned char) (hi * 16 + lo);
     }
     (*out)[n] = 0;
     return (long) n;
@@ -292,7 +291,7 @@ static int gate_on_literal_op(mc_ruleset *rs, mc_rule *r, size_t rule)
         if (c->negate || c->lit_len < 3 || c->op == MC_OP_REGEX || c->op == MC_OP_LEN) continue;
         text = dup_bytes(c->lit, c->lit_len);
         if (text == NULL) return -1;
-        for (size_t k = 0; k < c->lit_len; k++) text[k] = lower(text[k]);
+        for (size_t k = 0; k < c->lit_len; k++) text[k] = mc_lower(text[k]);
         if (mc_add_literal(rs, c->subject, rule, text, c->lit_len) != 0) {
             free(text);
             return -1;

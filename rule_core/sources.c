@@ -119,7 +119,7 @@ int mc_add_name_literal(mc_ruleset *rs, size_t subject, size_t rule)
     names.transforms[0] = MC_T_DECODE;
     names.cap = s->cap;
     if ((text = malloc(len)) == NULL) return -1;
-    for (k = 0; k < len; k++) text[k] = (unsigned char) (s->name[k] + (((unsigned char) (s->name[k] - 'A') < 26) << 5));
+    for (k = 0; k < len; k++) text[k] = mc_lower(s->name[k]);
     if ((idx = mc_subject_index(rs, &names)) < 0 || mc_add_literal(rs, (size_t) idx, rule, text, len) != 0) {  /* s moves */
         free(text);
         return -1;
