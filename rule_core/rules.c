@@ -100,8 +100,20 @@ static int parse_codec(mc_str w, unsigned char *t)
     return n > 0 ? 0 : -1;
 }
 
+/* A growing array of count items with room for one more (capacity *cap, doubling from first):
+ * items itself, or moved; NULL when memory ran out (items is then unchanged). */
+static void *grow(void *items, size_t *cap, size_t count, size_t size, size_t first)
+{
+    size_t want = *cap ? *cap * 2 : first;
+    void *more;
+    if (count < *cap) return items;
+    if ((more = realloc(items, want * size)) != NULL) *cap = want;
+    return more;
+}
+
 long mc_subject_index(mc_ruleset *rs, const mc_subject *s)
 {
+    mc_subject *more;
     size_t i;
     for (i = 0; i < rs->nsubjects; i++) {
         const mc_subject *o = &rs->subjects[i];
@@ -113,13 +125,8 @@ long mc_subject_index(mc_ruleset *rs, const mc_subject *s)
     if (rs->nsubjects == MC_MAX_SUBJECTS) {
         return -1;
     }
-    if (rs->nsubjects == rs->cap_subjects) {
-        size_t cap = rs->cap_subjects ? rs->cap_subjects * 2 : 16;
-        mc_subject *more = realloc(rs->subjects, cap * sizeof(mc_subject));
-        if (more == NULL) return -1;
-        rs->subjects = more;
-        rs->cap_subjects = cap;
-    }
+    if ((more = grow(rs->subjects, &rs->cap_subjects, rs->nsubjects, sizeof(mc_subject), 16)) == NULL) return -1;
+    rs->subjects = more;
     rs->subjects[i] = *s;
     rs->subjects[i].name_hash = mc_name_hash(s->name, s->name_len);
     rs->subjects[i].name = s->name_len ? dup_bytes(s->name, s->name_len) : NULL;
@@ -155,13 +162,9 @@ static long unhex(mc_str w, unsigned char **out, int fold)
 
 int mc_add_literal(mc_ruleset *rs, size_t subject, size_t rule, unsigned char *text, size_t len)
 {
-    if (rs->nliterals == rs->cap_literals) {
-        size_t cap = rs->cap_literals ? rs->cap_literals * 2 : 64;
-        mc_literal *l = realloc(rs->literals, cap * sizeof(mc_literal));
-        if (l == NULL) return -1;
-        rs->literals = l;
-        rs->cap_literals = cap;
-    }
+    mc_literal *more = grow(rs->literals, &rs->cap_literals, rs->nliterals, sizeof(mc_literal), 64);
+    if (more == NULL) return -1;
+    rs->literals = more;
     rs->literals[rs->nliterals].subject = subject;
     rs->literals[rs->nliterals].rule = rule;
     rs->literals[rs->nliterals].text = text;
@@ -405,13 +408,8 @@ int mc_rule_add(mc_ruleset *rs, const mc_str *w, size_t n, char *err, size_t err
         return fail(err, errlen, "status \"%.*s\" is not 200-599", (int) (w[1].len > 16 ? 16 : w[1].len),
                     (const char *) w[1].data);
     }
-    if (rs->nrules == rs->cap_rules) {
-        size_t cap = rs->cap_rules ? rs->cap_rules * 2 : 16;
-        mc_rule *more = realloc(rs->rules, cap * sizeof(mc_rule));
-        if (more == NULL) return fail(err, errlen, "out of memory");
-        rs->rules = more;
-        rs->cap_rules = cap;
-    }
+    if ((r = grow(rs->rules, &rs->cap_rules, rs->nrules, sizeof(mc_rule), 16)) == NULL) return fail(err, errlen, "out of memory");
+    rs->rules = r;
     r = &rs->rules[rs->nrules];
     memset(r, 0, sizeof(*r));
     r->status = atoi(status);
