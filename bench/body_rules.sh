@@ -21,6 +21,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 source "$root/scripts/lib/site.sh"   # free_port
+source "$root/bench/lib/nginx_bench.sh"
 chmod 711 "$work"
 bare="$(free_port)"; ours="$(free_port)"; msget="$(free_port)"; msbody="$(free_port)"
 prefix="$work/nginx"
@@ -67,17 +68,7 @@ NGINX
 nginx -p "$prefix" -c conf/nginx.conf -e logs/error.log -g 'daemon off;' & pids+=($!)
 for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$bare/" && break; sleep 0.05; done
 
-echo '{ "mitigations_enabled": true }' > "$work/policy/org.json"
-echo "15.2.1118.7" > "$work/version"
-cat > "$work/inventory.json" <<J
-{ "host": "bench", "products": { "exchange": { "version": { "file": "version" } } },
-  "web_server": { "kind": "nginx", "rules_engine": "module", "http_include_dir": "$prefix/mitigd/http", "server_include_dir": "$prefix/mitigd/server",
-    "validate": ["nginx", "-p", "$prefix", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-t", "-q"],
-    "reload": ["nginx", "-p", "$prefix", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-s", "reload"],
-    "probe_url": "http://127.0.0.1:$ours" } }
-J
-echo "{ \"inventory\": \"inventory.json\", \"policy_dir\": \"policy\", \"manifests_dir\": \"manifests\", \"state_db\": \"state.db\" }" > "$work/mitigd.json"
-export MITIGD_CONFIG="$work/mitigd.json"
+bench_mitigd module "$ours"
 
 uri="/owa/service.svc?action=GetItem&ID=-1&AC=1&UA=0&app=Mail&n=42&cid=8a5c2f1e-4b7d-4c3a-9e21-0f6d3b2a1c55&folder=inbox&view=conversation&sort=received&order=desc&offset=0&limit=50&fields=subject,from,received,preview&tz=Europe%2FBerlin&lang=en-US&theme=base&ts=1764547200&x=1"
 uri="$uri$(head -c $((300 - ${#uri})) /dev/zero | tr '\0' 'a')"
@@ -97,22 +88,7 @@ wrk.body = "$form"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
 
-worker_cpu_ns() { local w; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"; echo "$w $(cut -d' ' -f1 "/proc/$w/schedstat")"; }
-run_wrk() {  # PORT [wrk args...]: prints REQ_PER_S:WORKER_CPU_NS_PER_REQUEST
-  local port="$1" before after out; shift
-  before="$(worker_cpu_ns)"
-  out="$(taskset -c 1 wrk -t1 -c32 -d"${WRK_SECONDS:-2}"s "${headers[@]}" "$@" "http://127.0.0.1:$port$uri")"
-  after="$(worker_cpu_ns)"
-  python3 - "$before" "$after" "$out" <<'PY'
-import re, sys
-(wb, cb), (wa, ca) = sys.argv[1].split(), sys.argv[2].split()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", sys.argv[3]).group(1))
-total = int(re.search(r"(\d+) requests in", sys.argv[3]).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", sys.argv[3])
-ns = (int(ca) - int(cb)) / total if wb == wa else 0.0
-print(f"{rps:.0f}:{ns:.0f}:{bad.group(1) if bad else 0}")
-PY
-}
+run_wrk() { local port="$1"; shift; wrk_cpu "http://127.0.0.1:$port$uri" "${headers[@]}" "$@"; }  # PORT [wrk args]
 # rounds NAME PORT... -- WRK_ARGS: alternating rounds over the ports; prints one line per port.
 rounds() {
   local name="$1"; shift; local ports=() args=()

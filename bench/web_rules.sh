@@ -18,6 +18,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 source "$root/scripts/lib/site.sh"   # free_port
+source "$root/bench/lib/nginx_bench.sh"
 port="$(free_port)"
 bare_port="$(free_port)"  # the same nginx and worker, a server block without mitigd's includes
 prefix="$work/nginx"
@@ -52,19 +53,7 @@ nginx -p "$prefix" -c conf/nginx.conf -e logs/error.log -g 'daemon off;' & pids+
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
 
 ngx=(nginx -p "$prefix" -c conf/nginx.conf -e logs/error.log)
-echo '{ "mitigations_enabled": true }' > "$work/policy/org.json"
-echo "15.2.1118.7" > "$work/version"
-write_inventory() { cat > "$work/inventory.json" <<J
-{ "host": "bench", "products": { "exchange": { "version": { "file": "version" } } },
-  "web_server": { "kind": "nginx", "rules_engine": "$1", "http_include_dir": "$prefix/mitigd/http", "server_include_dir": "$prefix/mitigd/server",
-    "validate": ["nginx", "-p", "$prefix", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-t", "-q"],
-    "reload": ["nginx", "-p", "$prefix", "-c", "conf/nginx.conf", "-e", "logs/error.log", "-s", "reload"],
-    "probe_url": "http://127.0.0.1:$port" } }
-J
-}
-write_inventory module
-echo "{ \"inventory\": \"inventory.json\", \"policy_dir\": \"policy\", \"manifests_dir\": \"manifests\", \"state_db\": \"state.db\" }" > "$work/mitigd.json"
-export MITIGD_CONFIG="$work/mitigd.json"
+bench_mitigd module "$port"
 
 # 100 realistic, distinct mitigations: decoded request_uri lookaheads, cookie rules, scoped path rules.
 python3 - "$work/manifests" <<'PY'
@@ -91,25 +80,10 @@ for i in range(100):
 PY
 
 uri="/owa/service.svc?action=GetItem&ID=-1&AC=1&UA=0&app=Mail&n=42&cid=8a5c2f1e-4b7d-4c3a-9e21-0f6d3b2a1c55"
-# nginx's worker on CPU 0, wrk on CPU 1: less scheduler noise between the runs compared.
-# Prints "REQ_PER_S:CPU_NS_PER_REQ": wrk's throughput, and the nginx worker's own CPU time per
-# request (from /proc/PID/schedstat), which time stolen by other tenants of the machine does not
-# inflate.
-worker_cpu_ns() { local w; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"; echo "$w $(cut -d' ' -f1 "/proc/$w/schedstat")"; }
+# nginx's worker on CPU 0, wrk on CPU 1 (bench/lib/nginx_bench.sh): REQ_PER_S:CPU_NS_PER_REQ:NON_2XX.
 run_wrk() {  # [PORT]
-  local before after out
-  before="$(worker_cpu_ns)"
-  out="$(taskset -c 1 wrk -t1 -c32 -d"${WRK_SECONDS:-3}"s -H "Cookie: ClientId=ABCDEF; X-OWA-CANARY=abc123; X-BackEndCookie=S-1-5-21=def" \
-           "http://127.0.0.1:${1:-$port}$uri")"
-  after="$(worker_cpu_ns)"
-  python3 - "$before" "$after" "$out" <<'PY'
-import re, sys
-(wb, cb), (wa, ca) = sys.argv[1].split(), sys.argv[2].split()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", sys.argv[3]).group(1))
-total = int(re.search(r"(\d+) requests in", sys.argv[3]).group(1))
-ns = (int(ca) - int(cb)) / total if wb == wa else 0.0
-print(f"{rps:.0f}:{ns:.0f}")
-PY
+  WRK_SECONDS="${WRK_SECONDS:-3}" wrk_cpu "http://127.0.0.1:${1:-$port}$uri" \
+    -H "Cookie: ClientId=ABCDEF; X-OWA-CANARY=abc123; X-BackEndCookie=S-1-5-21=def"
 }
 
 echo "bench/web_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker on CPU 0, wrk -t1 -c32 on CPU 1, URI ${#uri} bytes"
@@ -134,9 +108,9 @@ for _ in $(seq "${ROUNDS:-9}"); do
   ruleds+=("$(WRK_SECONDS="${WRK_SECONDS:-2}" run_wrk)")
 done
 # The same 100 mitigations as plain directives (one `if` per condition), for comparison.
-write_inventory config && "$mitigctl" apply >/dev/null
+bench_inventory config "$port" && "$mitigctl" apply >/dev/null
 config_rules="$(run_wrk)"
-write_inventory module && "$mitigctl" apply >/dev/null
+bench_inventory module "$port" && "$mitigctl" apply >/dev/null
 python3 - "${bares[*]}" "${ruleds[*]}" "$rules" "$examples" "$config_rules" "$bare1" <<'PY'
 import statistics, sys
 pair = lambda x: tuple(float(v) for v in x.split(":"))
