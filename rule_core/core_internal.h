@@ -146,6 +146,11 @@ static inline uint64_t mc_fold8(uint64_t x)
 
 int mc_hex_value(unsigned char c);
 size_t mc_find_escape(const unsigned char *p, size_t len);
+/* q[0..len) = p[0..len) ASCII lower-cased (16 bytes at a time where SSE2 exists, as on every
+ * x86-64; else eight, by mc_fold8). */
+void mc_fold_copy(const unsigned char *p, size_t len, unsigned char *q);
+/* d[0..n) = p[0..n) with every '+' as a space. */
+void mc_plus_to_space(const unsigned char *p, size_t n, unsigned char *d);
 /* A hash of the ASCII-lower-cased bytes, eight at a time: names compared case-insensitively
  * hash alike. Its low bits are mixed (the blooms use them). */
 uint32_t mc_name_hash(const unsigned char *p, size_t n);

@@ -4,6 +4,9 @@
 #include "core_internal.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 int mc_hex_value(unsigned char c)
 {
@@ -17,31 +20,46 @@ int mc_hex_value(unsigned char c)
     return -1;
 }
 
-/* The index of the first '%' or '+' (len when none), eight bytes at a time. */
+/* The index of the first '%' or '+' (len when none). */
 size_t mc_find_escape(const unsigned char *p, size_t len)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
+#ifdef __SSE2__
+    const __m128i pct = _mm_set1_epi8('%'), plus = _mm_set1_epi8('+');
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
+        unsigned m = (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, plus)));
+        if (m != 0) return i + (size_t) __builtin_ctz(m);
+    }
+#else
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t v, a, b;
-
     for (; i + 8 <= len; i += 8) {
         memcpy(&v, p + i, 8);
         a = v ^ (ones * '%');
         b = v ^ (ones * '+');
         if (((a - ones) & ~a & highs) | ((b - ones) & ~b & highs)) break;
     }
+#endif
     for (; i < len && p[i] != '%' && p[i] != '+'; i++) {}
     return i;
 }
 
-/* Copies n bytes with every '+' as a space, eight at a time: an exact per-byte mask of the '+'
- * bytes (high bit of each byte of t that is zero) turns 0x2b into 0x20 by xor 0x0b. */
-static void plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
+/* Eight at a time without SSE2: an exact per-byte mask of the '+' bytes (high bit of each byte of
+ * t that is zero) turns 0x2b into 0x20 by xor 0x0b. */
+void mc_plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
 {
-    const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL, plus = 0x2b2b2b2b2b2b2b2bULL;
     size_t i = 0;
+#ifdef __SSE2__
+    const __m128i plus = _mm_set1_epi8('+'), flip = _mm_set1_epi8('+' ^ ' ');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
+        v = _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus), flip));
+        _mm_storeu_si128((__m128i *) (d + i), v);
+    }
+#else
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL, plus = 0x2b2b2b2b2b2b2b2bULL;
     uint64_t v, t, zero;
-
     for (; i + 8 <= n; i += 8) {
         memcpy(&v, p + i, 8);
         t = v ^ plus;
@@ -49,7 +67,31 @@ static void plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
         v ^= (zero >> 7) * 0x0b;
         memcpy(d + i, &v, 8);
     }
+#endif
     for (; i < n; i++) d[i] = p[i] == '+' ? ' ' : p[i];
+}
+
+/* Without SSE2, eight at a time by mc_fold8. With it: the bytes in 'A'..'Z' are those whose value
+ * plus 0x3f (wrapping) is below -128 + 26 as signed bytes; 0x20 is or-ed into exactly those. */
+void mc_fold_copy(const unsigned char *p, size_t len, unsigned char *q)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i shift = _mm_set1_epi8(0x3f), limit = _mm_set1_epi8(-128 + 26), bit = _mm_set1_epi8(0x20);
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
+        __m128i upper = _mm_cmplt_epi8(_mm_add_epi8(v, shift), limit);
+        _mm_storeu_si128((__m128i *) (q + i), _mm_or_si128(v, _mm_and_si128(upper, bit)));
+    }
+#else
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        x = mc_fold8(x);
+        memcpy(q + i, &x, 8);
+    }
+#endif
+    for (; i < len; i++) q[i] = mc_lower(p[i]);
 }
 
 size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
@@ -63,7 +105,7 @@ size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
         if (state == usual) {  /* up to the next '%': copied with '+' as a space */
             const unsigned char *pct = memchr(p, '%', (size_t) (end - p));
             size_t run = (size_t) ((pct ? pct : end) - p);
-            plus_to_space(p, run, d);
+            mc_plus_to_space(p, run, d);
             d += run;
             p += run;
             if (p == end) break;

@@ -250,7 +250,7 @@ static int transform(unsigned char t, mc_str *v, const mc_alloc *a)
     if (t == MC_T_DECODE) {
         v->len = mc_unescape(v->data, v->len, d);
     } else if (t == MC_T_LOWER) {
-        for (i = 0; i < v->len; i++) d[i] = mc_lower(v->data[i]);
+        mc_fold_copy(v->data, v->len, d);
     } else {
         v->len = mc_base64(v->data, v->len, d);
     }

@@ -179,24 +179,6 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
     return 0;
 }
 
-/* The subject folded to lower case into q (eight bytes at a time), with eight zero bytes after it
- * (a literal's head is compared by one eight-byte load wherever it starts). */
-static void fold(const unsigned char *p, size_t len, unsigned char *q)
-{
-    size_t i = 0;
-
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, p + i, 8);
-        x = mc_fold8(x);
-        memcpy(q + i, &x, 8);
-    }
-    for (; i < len; i++) {
-        q[i] = mc_lower(p[i]);
-    }
-    memset(q + len, 0, 8);
-}
-
 int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
 {
     unsigned char stack[2048], *q;
@@ -211,7 +193,8 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
     if (q == NULL) {
         return -1;
     }
-    fold(s.data, len, q);
+    mc_fold_copy(s.data, len, q);
+    memset(q + len, 0, 8);  /* a literal's head is compared by one eight-byte load wherever it starts */
     for (i = 0; i + 2 < len; i += g->step) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(&k, q + i, 4);  /* the three bytes at q[i] in the low 24 bits; q has a 4th byte */

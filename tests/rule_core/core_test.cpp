@@ -1,11 +1,13 @@
 // The rule core (rule_core/): what the nginx module and `mitigctl rules test` both run.
 #include "mitigd_core.h"
+#include "core_internal.h"
 
 #include <catch2/catch.hpp>
 
 #include <cctype>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core_helpers.hpp"
 
@@ -248,5 +250,32 @@ TEST_CASE("Core: the decoder's word-at-a-time paths equal a byte-by-byte referen
     std::string out(in.size(), '\0');
     out.resize(mc_unescape(reinterpret_cast<const unsigned char*>(in.data()), in.size(), reinterpret_cast<unsigned char*>(out.data())));
     REQUIRE(out == reference(in));
+  }
+}
+
+TEST_CASE("Core: the vector case fold, escape search and '+' replacement equal a byte-by-byte reference", "[rule_core]") {
+  std::uint32_t seed = 777;
+  for (int n = 0; n < 4000; ++n) {
+    std::size_t len = n % 70;
+    std::vector<unsigned char> in(len + 1);
+    for (auto& c : in) {  // every byte value; often near the letters' edges and the two escapes
+      seed = seed * 1103515245 + 12345;
+      const unsigned char edges[] = {'@', 'A', 'Z', '[', '`', 'a', 'z', '{', '%', '+', 0xc1, 0xda, 0x80, 0x7f};
+      c = (seed >> 20) % 3 ? edges[(seed >> 8) % sizeof edges] : static_cast<unsigned char>(seed >> 8);
+    }
+    const unsigned char* p = in.data() + (n & 1);  // unaligned too
+    std::size_t m = len - (n & 1 && len > 0);
+    std::vector<unsigned char> folded(m + 1, 0), spaced(m + 1, 0);
+    mc_fold_copy(p, m, folded.data());
+    mc_plus_to_space(p, m, spaced.data());
+    std::size_t first = m;
+    for (std::size_t i = 0; i < m; ++i) {
+      REQUIRE(folded[i] == (p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]));
+      REQUIRE(spaced[i] == (p[i] == '+' ? ' ' : p[i]));
+      if (first == m && (p[i] == '%' || p[i] == '+')) first = i;
+    }
+    REQUIRE(folded[m] == 0);  // nothing written past the end
+    REQUIRE(spaced[m] == 0);
+    REQUIRE(mc_find_escape(p, m) == first);
   }
 }
