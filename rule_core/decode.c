@@ -20,18 +20,25 @@ int mc_hex_value(unsigned char c)
     return -1;
 }
 
-/* The index of the first '%' or '+' (len when none). */
+/* The index of the first '%' or '+' (len when none): 16 bytes at a time with SSE2, else eight. */
 size_t mc_find_escape(const unsigned char *p, size_t len)
 {
     size_t i = 0;
 #ifdef __SSE2__
     const __m128i pct = _mm_set1_epi8('%'), plus = _mm_set1_epi8('+');
+    unsigned m;
     for (; i + 16 <= len; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
-        unsigned m = (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, plus)));
+        m = (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, plus)));
         if (m != 0) return i + (size_t) __builtin_ctz(m);
     }
-#else
+    if (i < len && len >= 16) {  /* the last 16 bytes, those already seen masked off */
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + len - 16));
+        m = (unsigned) _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, plus)));
+        m >>= 16 - (len - i);
+        return m != 0 ? i + (size_t) __builtin_ctz(m) : len;
+    }
+#endif
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t v, a, b;
     for (; i + 8 <= len; i += 8) {
@@ -40,24 +47,28 @@ size_t mc_find_escape(const unsigned char *p, size_t len)
         b = v ^ (ones * '+');
         if (((a - ones) & ~a & highs) | ((b - ones) & ~b & highs)) break;
     }
-#endif
     for (; i < len && p[i] != '%' && p[i] != '+'; i++) {}
     return i;
 }
 
-/* Eight at a time without SSE2: an exact per-byte mask of the '+' bytes (high bit of each byte of
- * t that is zero) turns 0x2b into 0x20 by xor 0x0b. */
+/* Sixteen at a time with SSE2, the last 16 overlapping; else (and under 16 bytes) eight at a time:
+ * an exact per-byte mask of the '+' bytes (high bit of each byte of t that is zero) turns 0x2b
+ * into 0x20 by xor 0x0b. */
 void mc_plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
 {
     size_t i = 0;
 #ifdef __SSE2__
-    const __m128i plus = _mm_set1_epi8('+'), flip = _mm_set1_epi8('+' ^ ' ');
+    const __m128i plus16 = _mm_set1_epi8('+'), flip = _mm_set1_epi8('+' ^ ' ');
     for (; i + 16 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
-        v = _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus), flip));
-        _mm_storeu_si128((__m128i *) (d + i), v);
+        _mm_storeu_si128((__m128i *) (d + i), _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus16), flip)));
     }
-#else
+    if (i < n && n >= 16) {  /* the last 16 again: the same bytes come out */
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + n - 16));
+        _mm_storeu_si128((__m128i *) (d + n - 16), _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus16), flip)));
+        return;
+    }
+#endif
     const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL, plus = 0x2b2b2b2b2b2b2b2bULL;
     uint64_t v, t, zero;
     for (; i + 8 <= n; i += 8) {
@@ -67,30 +78,33 @@ void mc_plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
         v ^= (zero >> 7) * 0x0b;
         memcpy(d + i, &v, 8);
     }
-#endif
     for (; i < n; i++) d[i] = p[i] == '+' ? ' ' : p[i];
 }
 
-/* Without SSE2, eight at a time by mc_fold8. With it: the bytes in 'A'..'Z' are those whose value
+/* Under 16 bytes or without SSE2, eight at a time by mc_fold8. With it: the bytes in 'A'..'Z' are those whose value
  * plus 0x3f (wrapping) is below -128 + 26 as signed bytes; 0x20 is or-ed into exactly those. */
 void mc_fold_copy(const unsigned char *p, size_t len, unsigned char *q)
 {
     size_t i = 0;
 #ifdef __SSE2__
     const __m128i shift = _mm_set1_epi8(0x3f), limit = _mm_set1_epi8(-128 + 26), bit = _mm_set1_epi8(0x20);
+    __m128i v;
     for (; i + 16 <= len; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
-        __m128i upper = _mm_cmplt_epi8(_mm_add_epi8(v, shift), limit);
-        _mm_storeu_si128((__m128i *) (q + i), _mm_or_si128(v, _mm_and_si128(upper, bit)));
+        v = _mm_loadu_si128((const __m128i *) (p + i));
+        _mm_storeu_si128((__m128i *) (q + i), _mm_or_si128(v, _mm_and_si128(_mm_cmplt_epi8(_mm_add_epi8(v, shift), limit), bit)));
     }
-#else
+    if (i < len && len >= 16) {  /* the last 16 again: folding twice changes nothing */
+        v = _mm_loadu_si128((const __m128i *) (p + len - 16));
+        _mm_storeu_si128((__m128i *) (q + len - 16), _mm_or_si128(v, _mm_and_si128(_mm_cmplt_epi8(_mm_add_epi8(v, shift), limit), bit)));
+        return;
+    }
+#endif
     for (; i + 8 <= len; i += 8) {
         uint64_t x;
         memcpy(&x, p + i, 8);
         x = mc_fold8(x);
         memcpy(q + i, &x, 8);
     }
-#endif
     for (; i < len; i++) q[i] = mc_lower(p[i]);
 }
 
