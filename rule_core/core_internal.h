@@ -70,19 +70,24 @@ typedef struct {
     size_t len;
 } mc_literal;
 
+/* A literal filed under the hash of one of its 3-byte windows. Entries are sorted by (hash, offset,
+ * len, head, tail): those of one hash, offset and length form a group, which one request position
+ * confirms by a single load of head and tail and a binary search, however many literals share a
+ * prefix ("x-backend-1=" .. "x-backend-99=" under "bac"). */
 typedef struct {
     uint32_t hash;
     uint32_t rule;
     uint32_t len;
     uint32_t offset;  /* of the three bytes hashed */
+    uint32_t group_end;   /* in a group's first entry: the index past its last */
     uint64_t head, mask;  /* the literal's first eight bytes (fewer: mask), as a load of them reads */
-    uint64_t tail;        /* its last eight bytes (8 or more): with head, all of a literal up to 16 */
+    uint64_t tail;        /* its last eight bytes (8 or more; else 0): with head, all of a literal up to 16 */
     const unsigned char *text;
 } mc_gram_entry;
 
 typedef struct {
     size_t subject;
-    mc_gram_entry *entries;  /* sorted by hash */
+    mc_gram_entry *entries;  /* sorted by hash, offset, len, head, tail */
     size_t nentries;
     size_t min_len;  /* the shortest literal: a shorter value holds none */
     size_t step;     /* positions scanned: every step-th (min_len - 2, at most 16) */

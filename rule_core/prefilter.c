@@ -18,7 +18,25 @@ static uint32_t key3_of(const unsigned char *p) { return p[0] | (uint32_t) p[1] 
 static int gram_cmp(const void *a, const void *b)
 {
     const mc_gram_entry *x = a, *y = b;
-    return x->hash < y->hash ? -1 : x->hash > y->hash;
+    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    if (x->head != y->head) return x->head < y->head ? -1 : 1;
+    if (x->tail != y->tail) return x->tail < y->tail ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* Sorted entries: each group's first entry learns where the group ends. */
+static void mark_groups(mc_grams *g)
+{
+    size_t i, first = 0;
+    for (i = 1; i <= g->nentries; i++) {
+        const mc_gram_entry *x = &g->entries[first], *y = &g->entries[i];
+        if (i == g->nentries || x->hash != y->hash || x->offset != y->offset || x->len != y->len) {
+            g->entries[first].group_end = (uint32_t) i;
+            first = i;
+        }
+    }
 }
 
 /* One 3-byte window of one literal, for counting how many literals share each window. */
@@ -176,15 +194,48 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
     rs->ngrams++;
     if (file_rarest(rs, g, nwin, step) != 0) return -1;
     qsort(g->entries, g->nentries, sizeof(mc_gram_entry), gram_cmp);
+    mark_groups(g);
     return 0;
+}
+
+/* The groups of entries under hash h (from index lo) confirmed at position i of q (len bytes). */
+static void confirm(const mc_grams *g, size_t lo, uint32_t h, const unsigned char *q, size_t i, size_t len, uint64_t *seen)
+{
+    const mc_gram_entry *e = g->entries + lo, *end = g->entries + g->nentries, *group_end, *a, *b, *mid;
+    const unsigned char *start;
+    uint64_t head, tail;
+
+    for (; e < end && e->hash == h; e = group_end) {
+        group_end = g->entries + e->group_end;
+        if (e->offset > i || e->len > len - (i - e->offset)) continue;
+        start = q + i - e->offset;
+        memcpy(&head, start, 8);
+        head &= e->mask;
+        tail = 0;
+        if (e->len >= 8) memcpy(&tail, start + e->len - 8, 8);
+        for (a = e, b = group_end; a < b;) {  /* the first entry not below (head, tail) */
+            mid = a + (b - a) / 2;
+            if (mid->head < head || (mid->head == head && mid->tail < tail)) {
+                a = mid + 1;
+            } else {
+                b = mid;
+            }
+        }
+        for (; a < group_end && a->head == head && a->tail == tail; a++) {  /* one literal, several rules */
+            if (a->len <= 16 || memcmp(start + 8, a->text + 8, a->len - 16) == 0) {
+                seen[a->rule / 64] |= (uint64_t) 1 << (a->rule % 64);
+            }
+        }
+    }
 }
 
 int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
 {
     unsigned char stack[2048], *q;
-    size_t len = s.len, i, lo, hi, mid;
+    const uint64_t *bits = rs->gram_bits;
+    const mc_gram_entry *entries = g->entries;
+    size_t len = s.len, i, lo, hi, mid, step = g->step, n = g->nentries;
     uint32_t h, k;
-    const mc_gram_entry *e;
 
     if (len < 3 || len < g->min_len) {
         return 0;
@@ -195,7 +246,7 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
     }
     mc_fold_copy(s.data, len, q);
     memset(q + len, 0, 8);  /* a literal's head is compared by one eight-byte load wherever it starts */
-    for (i = 0; i + 2 < len; i += g->step) {
+    for (i = 0; i + 2 < len; i += step) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(&k, q + i, 4);  /* the three bytes at q[i] in the low 24 bits; q has a 4th byte */
         k &= 0xffffff;
@@ -203,31 +254,18 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
         k = key3_of(q + i);
 #endif
         h = gram_hash(k);
-        if (!(rs->gram_bits[h / 64] & ((uint64_t) 1 << (h % 64)))) {
+        if (!(bits[h / 64] & ((uint64_t) 1 << (h % 64)))) {
             continue;
         }
-        lo = 0;
-        hi = g->nentries;
-        while (lo < hi) {
+        for (lo = 0, hi = n; lo < hi;) {
             mid = (lo + hi) / 2;
-            if (g->entries[mid].hash < h) {
+            if (entries[mid].hash < h) {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        for (e = &g->entries[lo]; e < g->entries + g->nentries && e->hash == h; e++) {
-            uint64_t head;
-            const unsigned char *start;
-            if (e->offset > i || e->len > len - (i - e->offset)) continue;
-            start = q + i - e->offset;
-            memcpy(&head, start, 8);
-            if ((head & e->mask) != e->head) continue;
-            if (e->len >= 8) memcpy(&head, start + e->len - 8, 8);
-            if (e->len < 8 || (head == e->tail && (e->len <= 16 || memcmp(start + 8, e->text + 8, e->len - 16) == 0))) {
-                seen[e->rule / 64] |= (uint64_t) 1 << (e->rule % 64);
-            }
-        }
+        confirm(g, lo, h, q, i, len, seen);
     }
     return 0;
 }
