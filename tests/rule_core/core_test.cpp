@@ -218,6 +218,25 @@ TEST_CASE("Core: a table scanned every step-th position still sees a literal at 
   }
 }
 
+TEST_CASE("Core: literals sharing a prefix are told apart wherever they occur (grouped confirmation)", "[rule_core]") {
+  Rules r;  // 1- to 3-digit suffixes: groups of three lengths under the prefix's windows; S0 and R0 share a literal
+  REQUIRE(r.add("S0 403 when cookie raw contains* " + hex("x-backend-0=") + " when header:x-s raw eq " + hex("yes")));
+  for (int n = 0; n < 150; ++n) REQUIRE(r.add("R" + std::to_string(n) + " 403 when cookie raw contains* " + hex("x-backend-" + std::to_string(n) + "=")));
+  REQUIRE(r.add("L 403 when cookie raw contains* " + hex("x-backend-long-literal-beyond-sixteen=")));
+  r.finish();
+  for (int n = 0; n < 150; n += 7) {
+    for (std::size_t pad = 0; pad < 12; pad += 5) {
+      std::string lit = "X-BackEnd-" + std::to_string(n) + "=";
+      CHECK(answer(r, Request().header("Cookie", std::string(pad, 'z') + lit + "v")) == "R" + std::to_string(n));
+    }
+  }
+  CHECK(answer(r, Request().header("Cookie", "x-backend-0=1").header("X-S", "yes")) == "S0");
+  CHECK(answer(r, Request().header("Cookie", "x-backend-0=1").header("X-S", "no")) == "R0");
+  CHECK(answer(r, Request().header("Cookie", "a=b; x-backend-long-literal-beyond-sixteen=1")) == "L");
+  CHECK(answer(r, Request().header("Cookie", "x-backend-long-literal-beyond-sixteen")) == "pass");  // '=' missing
+  CHECK(answer(r, Request().header("Cookie", "X-BackEndCookie=S-1-5-21=def; x-backend-=1; x-backend-150=1")) == "pass");
+}
+
 TEST_CASE("Core: the decoder's word-at-a-time paths equal a byte-by-byte reference on random inputs", "[rule_core]") {
   auto reference = [](const std::string& in) {  // set_unescape_uri, one byte at a time
     std::string out;
