@@ -198,8 +198,9 @@ int mc_build_grams(mc_ruleset *rs, size_t subject)
     return 0;
 }
 
-/* The groups of entries under hash h (from index lo) confirmed at position i of q (len bytes). */
-static void confirm(const mc_grams *g, size_t lo, uint32_t h, const unsigned char *q, size_t i, size_t len, uint64_t *seen)
+/* The groups of entries under hash h (from index lo) confirmed at position i of q (len bytes).
+ * Not inlined: the scan loop stays small (a set bit is rare). */
+static __attribute__((noinline)) void confirm(const mc_grams *g, size_t lo, uint32_t h, const unsigned char *q, size_t i, size_t len, uint64_t *seen)
 {
     const mc_gram_entry *e = g->entries + lo, *end = g->entries + g->nentries, *group_end, *a, *b, *mid;
     const unsigned char *start;
@@ -234,7 +235,7 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
     unsigned char stack[2048], *q;
     const uint64_t *bits = rs->gram_bits;
     const mc_gram_entry *entries = g->entries;
-    size_t len = s.len, i, lo, hi, mid, step = g->step, n = g->nentries;
+    size_t len = s.len, i, lo, hi, mid, step = g->step, n = g->nentries, last;
     uint32_t h, k;
 
     if (len < 3 || len < g->min_len) {
@@ -246,7 +247,7 @@ int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, c
     }
     mc_fold_copy(s.data, len, q);
     memset(q + len, 0, 8);  /* a literal's head is compared by one eight-byte load wherever it starts */
-    for (i = 0; i + 2 < len; i += step) {
+    for (i = 0, last = len - 2; i < last; i += step) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(&k, q + i, 4);  /* the three bytes at q[i] in the low 24 bits; q has a 4th byte */
         k &= 0xffffff;
