@@ -8,17 +8,27 @@
 #include <emmintrin.h>
 #endif
 
-int mc_hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (unsigned char) (c | 0x20);
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
+/* Each byte's hex digit value, or -1 (16 rows of 16 bytes). */
+static const signed char kHex[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+int mc_hex_value(unsigned char c) { return kHex[c]; }
 
 /* The index of the first '%' or '+' (len when none): 16 bytes at a time with SSE2, else eight. */
 size_t mc_find_escape(const unsigned char *p, size_t len)
@@ -108,48 +118,54 @@ void mc_fold_copy(const unsigned char *p, size_t len, unsigned char *q)
     for (; i < len; i++) q[i] = mc_lower(p[i]);
 }
 
+/* At p, a '%': its escape decoded into *d ("%XY" with two hex digits is one byte; '%' and a byte
+ * that is not one is that byte; "%X" and such a byte is nothing; an escape cut by the end is
+ * nothing). Returns where the input goes on. */
+static const unsigned char *unescape_one(const unsigned char *p, const unsigned char *end, unsigned char **d)
+{
+    int high, low;
+
+    if (end - p < 2) return end;
+    high = kHex[p[1]];
+    if (high < 0) {
+        *(*d)++ = p[1];
+        return p + 2;
+    }
+    if (end - p < 3) return end;
+    low = kHex[p[2]];
+    if (low >= 0) *(*d)++ = (unsigned char) (high * 16 + low);
+    return p + 3;
+}
+
+/* Runs up to each '%' are copied with '+' as a space: with SSE2, 16 bytes are stored at once and
+ * the output advances to the '%' (out never runs ahead of the input, so 16 bytes fit while 16
+ * remain to read). */
 size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
 {
-    const unsigned char *end = p + len;
+    const unsigned char *end = p + len, *pct;
     unsigned char *d = out;
-    int v, high = 0;
-    enum { usual, quoted, quoted_second } state = usual;
+    size_t run;
+#ifdef __SSE2__
+    const __m128i percent = _mm_set1_epi8('%'), plus = _mm_set1_epi8('+'), flip = _mm_set1_epi8('+' ^ ' ');
+    unsigned m;
 
-    for (; p < end; p++) {
-        if (state == usual) {  /* up to the next '%': copied with '+' as a space */
-            const unsigned char *pct = memchr(p, '%', (size_t) (end - p));
-            size_t run = (size_t) ((pct ? pct : end) - p);
-            mc_plus_to_space(p, run, d);
-            d += run;
-            p += run;
-            if (p == end) break;
-        }
-        switch (state) {
-        case usual:
-            if (*p == '%') {
-                state = quoted;
-            } else {
-                *d++ = *p == '+' ? ' ' : *p;
-            }
-            break;
-        case quoted:
-            v = mc_hex_value(*p);
-            if (v >= 0) {
-                high = v;
-                state = quoted_second;
-            } else {
-                *d++ = *p;
-                state = usual;
-            }
-            break;
-        case quoted_second:
-            v = mc_hex_value(*p);
-            if (v >= 0) {
-                *d++ = (unsigned char) (high * 16 + v);
-            }
-            state = usual;
-            break;
-        }
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) p);
+        m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, percent));
+        _mm_storeu_si128((__m128i *) d, _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus), flip)));
+        run = m != 0 ? (size_t) __builtin_ctz(m) : 16;
+        p += run;
+        d += run;
+        if (m != 0) p = unescape_one(p, end, &d);
+    }
+#endif
+    while (p < end) {
+        pct = memchr(p, '%', (size_t) (end - p));
+        run = (size_t) ((pct ? pct : end) - p);
+        mc_plus_to_space(p, run, d);
+        p += run;
+        d += run;
+        if (p < end) p = unescape_one(p, end, &d);
     }
     return (size_t) (d - out);
 }

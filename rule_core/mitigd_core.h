@@ -105,7 +105,8 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
 
 /* The decoder of `decoded`, set-misc's set_unescape_uri: %XX once, '+' to a space; a '%' not
  * followed by a hex digit is dropped (the byte after it kept), and "%X" followed by a byte that is
- * not a hex digit is dropped with that byte. out has room for len bytes; returns the length. */
+ * not a hex digit is dropped with that byte. out has room for len bytes and does not overlap in;
+ * returns the length. */
 size_t mc_unescape(const unsigned char *in, size_t len, unsigned char *out);
 /* Base64 (standard or URL alphabet, padding optional, whitespace skipped), stopping at the first
  * byte outside the alphabet. out has room for len * 3 / 4 + 3 bytes; returns the decoded length. */

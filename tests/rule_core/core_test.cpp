@@ -273,6 +273,10 @@ TEST_CASE("Core: the decoder's word-at-a-time paths equal a byte-by-byte referen
 }
 
 TEST_CASE("Core: the vector case fold, escape search and '+' replacement equal a byte-by-byte reference", "[rule_core]") {
+  for (int c = 0; c < 256; ++c) {  // the decoder's hex table
+    int want = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    REQUIRE(mc_hex_value(static_cast<unsigned char>(c)) == want);
+  }
   std::uint32_t seed = 777;
   for (int n = 0; n < 4000; ++n) {
     std::size_t len = n % 70;
