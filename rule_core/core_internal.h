@@ -200,8 +200,9 @@ int mc_index_grams(mc_ruleset *rs);
 /* The named tables of class cls whose name hashes to hash: *count of them from the returned index. */
 size_t mc_named_grams(const mc_ruleset *rs, uint32_t cls, uint32_t hash, size_t *count);
 int mc_build_grams(mc_ruleset *rs, size_t subject);
-/* Marks in seen the rules of every literal of g occurring in s (folded); -1 when memory ran out. */
-int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a);
+/* Marks in seen the rules of every literal of g occurring in one of the values (folded; scanned
+ * as one buffer, so a literal across two values may mark its rule too); -1 when memory ran out. */
+int mc_scan(const mc_ruleset *rs, const mc_grams *g, const mc_str *values, size_t nvalues, uint64_t *seen, const mc_alloc *a);
 
 #ifdef __cplusplus
 }

@@ -364,14 +364,10 @@ static int rule_holds(eval_state *st, const mc_rule *r)
 static int scan_gram(eval_state *st, size_t gi, uint64_t *seen)
 {
     const mc_grams *g = &st->rs->grams[gi];
-    size_t k;
 
     if (st->have[g->subject]) return 0;
     if (load_values(st, g->subject) != 0) return -1;
-    for (k = 0; k < st->nvalues[g->subject]; k++) {
-        if (mc_scan(st->rs, g, st->values[g->subject][k], seen, st->a) != 0) return -1;
-    }
-    return 0;
+    return mc_scan(st->rs, g, st->values[g->subject], st->nvalues[g->subject], seen, st->a);
 }
 
 /* The named tables (header:, arg:, cookie:) of a name this request has (its hash): looked up by

@@ -230,23 +230,42 @@ static __attribute__((noinline)) void confirm(const mc_grams *g, size_t lo, uint
     }
 }
 
-int mc_scan(const mc_ruleset *rs, const mc_grams *g, mc_str s, uint64_t *seen, const mc_alloc *a)
+/* The values of min_len bytes or more (no shorter one holds a literal) folded into one buffer, a
+ * zero byte between two, eight zero bytes after the last (a literal's head is compared by one
+ * eight-byte load wherever it starts). Returns its length. A literal found across a boundary only
+ * adds a candidate, whose conditions then see each value on its own. */
+static size_t fold_values(const mc_str *values, size_t n, size_t min_len, unsigned char *q)
+{
+    size_t k, at = 0;
+    for (k = 0; k < n; k++) {
+        if (values[k].len < min_len) continue;
+        if (at > 0) q[at++] = 0;
+        mc_fold_copy(values[k].data, values[k].len, q + at);
+        at += values[k].len;
+    }
+    memset(q + at, 0, 8);
+    return at;
+}
+
+int mc_scan(const mc_ruleset *rs, const mc_grams *g, const mc_str *values, size_t nvalues, uint64_t *seen, const mc_alloc *a)
 {
     unsigned char stack[2048], *q;
     const uint64_t *bits = rs->gram_bits;
     const mc_gram_entry *entries = g->entries;
-    size_t len = s.len, i, lo, hi, mid, step = g->step, n = g->nentries, last;
+    size_t len = 0, i, lo, hi, mid, step = g->step, n = g->nentries, last;
     uint32_t h, k;
 
-    if (len < 3 || len < g->min_len) {
+    for (i = 0; i < nvalues; i++) {
+        if (values[i].len >= g->min_len) len += values[i].len + 1;  /* with a separator */
+    }
+    if (len == 0) {
         return 0;
     }
     q = len + 8 <= sizeof(stack) ? stack : a->alloc(a->ctx, len + 8);
     if (q == NULL) {
         return -1;
     }
-    mc_fold_copy(s.data, len, q);
-    memset(q + len, 0, 8);  /* a literal's head is compared by one eight-byte load wherever it starts */
+    len = fold_values(values, nvalues, g->min_len, q);
     for (i = 0, last = len - 2; i < last; i += step) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(&k, q + i, 4);  /* the three bytes at q[i] in the low 24 bits; q has a 4th byte */
