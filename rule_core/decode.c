@@ -277,10 +277,15 @@ uint32_t mc_name_hash(const unsigned char *p, size_t n)
         h ^= h >> 31;
     }
     if (i < n) {  /* the last eight bytes again (overlapping), or the few there are */
+        uint32_t lo, hi;
         if (n >= 8) {
             memcpy(&w, p + n - 8, 8);
+        } else if (n >= 4) {  /* two four-byte loads, overlapping when n < 8 */
+            memcpy(&lo, p, 4);
+            memcpy(&hi, p + n - 4, 4);
+            w = (uint64_t) hi << 32 | lo;
         } else {
-            for (w = 0; i < n; i++) w = w << 8 | p[i];
+            w = (uint64_t) p[0] | (uint64_t) p[n / 2] << 8 | (uint64_t) p[n - 1] << 16;
         }
         h = (h ^ mc_fold8(w)) * mul;
     }

@@ -17,6 +17,8 @@ typedef struct {
     mc_form form;  /* the body's form, parsed once for form_cap */
     size_t form_cap;
     int have_form;
+    mc_str cookies;  /* every Cookie header joined, once */
+    int have_cookies;
 } eval_state;
 
 static const unsigned char kEmpty[4] = {0, 0, 0, 0};
@@ -27,12 +29,17 @@ static int name_is(mc_str a, const unsigned char *name, size_t len)
 }
 
 /* Every Cookie header joined with "; ", as nginx's $http_cookie (1.22). */
-static int joined_cookies(const mc_request *rq, const mc_alloc *a, mc_str *out)
+static int joined_cookies(eval_state *st, mc_str *out)
 {
+    const mc_request *rq = st->rq;
     size_t i, count = 0, len = 0;
     unsigned char *p;
     const mc_str *first = NULL;
 
+    if (st->have_cookies) {
+        *out = st->cookies;
+        return 0;
+    }
     for (i = 0; i < rq->nheaders; i++) {
         if (name_is(rq->headers[i].name, (const unsigned char *) "cookie", 6)) {
             len += (count ? 2 : 0) + rq->headers[i].value.len;
@@ -43,21 +50,23 @@ static int joined_cookies(const mc_request *rq, const mc_alloc *a, mc_str *out)
     if (count <= 1) {
         out->data = count ? first->data : kEmpty;
         out->len = count ? first->len : 0;
-        return 0;
-    }
-    p = a->alloc(a->ctx, len + 1);
-    if (p == NULL) return -1;
-    out->data = p;
-    for (i = 0; i < rq->nheaders; i++) {
-        if (!name_is(rq->headers[i].name, (const unsigned char *) "cookie", 6)) continue;
-        if (p != out->data) {
-            *p++ = ';';
-            *p++ = ' ';
+    } else {
+        p = st->a->alloc(st->a->ctx, len + 1);
+        if (p == NULL) return -1;
+        out->data = p;
+        for (i = 0; i < rq->nheaders; i++) {
+            if (!name_is(rq->headers[i].name, (const unsigned char *) "cookie", 6)) continue;
+            if (p != out->data) {
+                *p++ = ';';
+                *p++ = ' ';
+            }
+            if (rq->headers[i].value.len) memcpy(p, rq->headers[i].value.data, rq->headers[i].value.len);
+            p += rq->headers[i].value.len;
         }
-        if (rq->headers[i].value.len) memcpy(p, rq->headers[i].value.data, rq->headers[i].value.len);
-        p += rq->headers[i].value.len;
+        out->len = (size_t) (p - out->data);
     }
-    out->len = (size_t) (p - out->data);
+    st->cookies = *out;
+    st->have_cookies = 1;
     return 0;
 }
 
@@ -143,7 +152,6 @@ static size_t count_byte(mc_str v, unsigned char c)
 static size_t value_bound(eval_state *st, const mc_subject *s, mc_str *cookies, int *nomem)
 {
     const mc_request *rq = st->rq;
-    const mc_alloc *a = st->a;
 
     *nomem = (s->kind == MC_IN_ARG || s->kind == MC_IN_ARGS || s->kind == MC_IN_ARG_NAMES) && split_query(st) != 0;
     if (*nomem) return 0;
@@ -155,7 +163,7 @@ static size_t value_bound(eval_state *st, const mc_subject *s, mc_str *cookies, 
     case MC_IN_HEADERS:
     case MC_IN_HEADER_NAMES: return rq->nheaders + 1;
     case MC_IN_COOKIE_NAMED:
-        *nomem = joined_cookies(rq, a, cookies) != 0;
+        *nomem = joined_cookies(st, cookies) != 0;
         return count_byte(*cookies, ';') + 1;
     case MC_IN_URI_SCAN: return 2;
     default: return 1;
@@ -193,7 +201,7 @@ static size_t base_values(eval_state *st, const mc_subject *s, mc_str cookies, m
     case MC_IN_METHOD: out[0] = rq->method; return 1;
     case MC_IN_URI_SCAN: return uri_and_query(rq, out);
     case MC_IN_COOKIE:
-        *nomem = joined_cookies(rq, a, &out[0]) != 0;
+        *nomem = joined_cookies(st, &out[0]) != 0;
         return 1;
     case MC_IN_COOKIE_NAMED:
         name.data = s->name;
@@ -386,7 +394,7 @@ static int scan_cookie_names(eval_state *st, uint64_t *seen)
     mc_str cookies, name, value;
     const unsigned char *p;
 
-    if (joined_cookies(st->rq, st->a, &cookies) != 0) return -1;
+    if (joined_cookies(st, &cookies) != 0) return -1;
     for (p = cookies.data; mc_next_cookie(&p, cookies.data + cookies.len, &name, &value);) {
         if (scan_named(st, MC_NAMED_COOKIE, mc_name_hash(name.data, name.len), seen) != 0) return -1;
     }
@@ -448,7 +456,7 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     st.have = (unsigned char *) (st.nvalues + rs->nsubjects);
     memset(st.have, 0, rs->nsubjects);  /* values[] and nvalues[] are read only where have[] is set */
     st.regexes = 0;
-    st.have_query = st.have_form = 0;
+    st.have_query = st.have_form = st.have_cookies = 0;
     st.rs = rs;
     st.rq = rq;
     st.a = a;
