@@ -380,8 +380,11 @@ mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
     if (mitigd_headers(r, &rq) != NGX_OK) {
         return NGX_ERROR;
     }
-    if (ctx != NULL && ctx->body_done && mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK) {
-        return NGX_ERROR;
+    if (ctx != NULL && ctx->body_done) {
+        if (mitigd_body(r, mc_ruleset_body_cap(scf->rules), &rq) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        rq.resume = ctx->resume;
     }
     if (mitigd_run(scf, &rq, &a, v) != NGX_OK) {
         return NGX_ERROR;
@@ -389,12 +392,15 @@ mitigd_evaluate(ngx_http_request_t *r, mitigd_srv_conf_t *scf, mc_verdict *v)
     if (!v->need_body) {
         return NGX_OK;
     }
+    /* The resume lives in the worker's arena, which the next evaluation reuses: into the pool. */
+    if ((ctx = mitigd_ctx(r)) == NULL || (ctx->resume = ngx_palloc(r->pool, v->resume_len)) == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_memcpy(ctx->resume, v->resume, v->resume_len);
+    rq.resume = ctx->resume;
     if (!mitigd_may_have_body(r)) {
         rq.body_read = 1;
         return mitigd_run(scf, &rq, &a, v);
-    }
-    if ((ctx = mitigd_ctx(r)) == NULL) {
-        return NGX_ERROR;
     }
     ctx->body_requested = 1;
     rc = ngx_http_read_client_request_body(r, mitigd_body_ready);

@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     ngx_str_t  blocked_by;
     ngx_str_t  detected_by;
+    void      *resume;  /* the first evaluation's resume (mc_verdict), for the one with the body */
     unsigned   body_requested:1;
     unsigned   body_done:1;
     unsigned   waiting:1;

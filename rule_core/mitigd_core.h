@@ -61,6 +61,9 @@ typedef struct {
     mc_str body;          /* its first bytes: at least mc_ruleset_body_cap() of them when it is longer */
     size_t body_length;   /* its whole length */
     mc_str content_type;  /* the Content-Type the back end sees (empty when none) */
+    /* NULL, or with body_read 1: the resume of the need_body verdict this rule set gave the same
+     * request without the body. Nothing the first evaluation did outside the body is done again. */
+    const void *resume;
 } mc_request;
 
 /* Per-request memory: the module passes its request pool, the tester an arena. Never freed
@@ -88,9 +91,13 @@ typedef struct {
     mc_str id;          /* its id */
     int engine_error;   /* 1: it answered because a regex failed (fail closed) */
     unsigned regexes;   /* how many regexes ran (for cost reports) */
-    int need_body;      /* 1: a rule needs the body to decide (body_read was 0); nothing else is set */
+    int need_body;      /* 1: a rule needs the body to decide (body_read was 0); only resume is set */
     const size_t *detected;  /* rules in detect mode that held, in order (they answer nothing) */
     size_t ndetected;
+    /* With need_body: resume_len bytes (in the evaluation's memory) that the adapter copies into
+     * memory living as long as the request and passes as mc_request.resume with the body. */
+    const void *resume;
+    size_t resume_len;
 } mc_verdict;
 
 /* The bytes of the body the rules inspect at most (the largest cap; 0 when no rule reads the body). */

@@ -6,7 +6,8 @@
 // the first such header). Evaluated as the module does: first without the body, then, when a rule
 // asks for it, with it (also as if the body were longer than what was handed over). Without a blank
 // line, the bytes go to the decoders alone. Each verdict is checked against the one with every
-// rule run (mc_ruleset_all_candidates): the prefilter may skip only rules that cannot answer.
+// rule run (mc_ruleset_all_candidates): the prefilter may skip only rules that cannot answer; the
+// evaluation with the body, resumed from the one without (as the module runs them), is compared too.
 #include "mitigd_core.h"
 #include "core_internal.h"
 
@@ -100,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::vector<mc_header> headers;
   for (const auto& [n, v] : hs) headers.push_back({str(n), str(v)});
-  mc_request rq{str(method), str(target), str(path), str(query), headers.data(), headers.size(), 0, str(""), 0, str("")};
+  mc_request rq{str(method), str(target), str(path), str(query), headers.data(), headers.size(), 0, str(""), 0, str(""), nullptr};
   for (const auto& [n, v] : hs) {
     if (n == "Content-Type" && rq.content_type.len == 0) rq.content_type = str(v);
   }
@@ -129,9 +130,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return rc == 0;
   };
   if (!both() || !v.need_body) return 0;
+  std::string resume(static_cast<const char*>(v.resume), v.resume_len);  // out of the arena, as the module
   rq.body_read = 1;
   rq.body = str(body);
   rq.body_length = body.size() + (size & 1 ? 100000 : 0);  // odd sizes: a longer body than handed over
-  (void)both();
+  if (!both()) return 0;  // the body's turn from scratch
+  rq.resume = resume.data();
+  (void)both();  // and resumed from the first verdict, as the module does
   return 0;
 }

@@ -127,6 +127,37 @@ TEST_CASE("Core: a rule in detect mode is listed and answers nothing; later rule
   CHECK(v.ndetected == 0);
 }
 
+TEST_CASE("Core: the evaluation with the body resumes the one without it: same verdicts, detected rules kept", "[rule_core][body][detect]") {
+  Rules r;
+  REQUIRE(r.add("SEEN 403 mode detect when header:user-agent raw contains* " + hex("scanner")));
+  REQUIRE(r.add("EARLY 403 when header:x-api raw contains " + hex("token") + " when body raw contains " + hex("early")));
+  REQUIRE(r.add("HEAD 403 when path raw prefix " + hex("/admin")));
+  REQUIRE(r.add("BODYWATCH 403 mode detect when body raw contains " + hex("probe")));
+  REQUIRE(r.add("LATE 403 when body raw contains " + hex("late")));
+  REQUIRE(r.add("BIG 403 body 16 block when method raw eq " + hex("PUT") + " when body raw contains " + hex("zzz")));
+  r.finish();
+  auto q = [](const std::string& body) { return Request().target("/api").header("User-Agent", "Scanner").header("X-Api", "token").body(body, "text/plain"); };
+  CHECK(answer_in_two_phases(r, q("early")) == "EARLY [SEEN]");
+  CHECK(answer_in_two_phases(r, q("probe late")) == "LATE [SEEN BODYWATCH]");
+  CHECK(answer_in_two_phases(r, q("nothing")) == "pass [SEEN]");
+  CHECK(answer_in_two_phases(r, Request().target("/admin").body("late")) == "HEAD");  // before any body rule
+  Request put = Request().target("/x").body(std::string(40, 'a'));
+  put.method = "PUT";
+  CHECK(answer_in_two_phases(r, put) == "BIG");  // oversize block, its literal nowhere
+  // A resume from another rule set is ignored: the evaluation starts over.
+  Rules other;
+  REQUIRE(other.add("ONLY 403 when body raw contains " + hex("early")));
+  other.finish();
+  Arena arena;
+  Request first = q("early");
+  first.body_read = 0;
+  mc_verdict v = eval(r, first, arena);
+  REQUIRE(v.need_body == 1);
+  Request second = q("early");
+  second.resume.assign(static_cast<const char*>(v.resume), v.resume_len);
+  CHECK(answer(other, second) == "ONLY");
+}
+
 TEST_CASE("Core: oversize block answers even when the body's literal gate is absent", "[rule_core][body]") {
   Rules r;
   REQUIRE(r.add("JSP 403 body 100 block when files raw suffix* " + hex(".jsp")));

@@ -63,6 +63,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   int body_read = 1;
   std::size_t body_length = std::string::npos;  // npos: body_text's length
+  std::string resume;                           // a need_body verdict's resume, copied (empty: none)
   Request& body(const std::string& b, const std::string& type = "") {
     method = "POST";
     body_text = b;
@@ -86,10 +87,11 @@ inline mc_verdict eval(Rules& r, const Request& q, Arena& arena) {
   std::vector<mc_header> hs;
   for (const auto& [n, v] : q.headers) hs.push_back({str(n), str(v)});
   mc_request rq{str(q.method), str(q.uri), str(q.path), str(q.query), hs.data(), hs.size(), q.body_read,
-                str(q.body_text), q.body_length == std::string::npos ? q.body_text.size() : q.body_length, {nullptr, 0}};
+                str(q.body_text), q.body_length == std::string::npos ? q.body_text.size() : q.body_length, {nullptr, 0}, nullptr};
   for (const auto& [n, v] : q.headers) {
     if (n == "Content-Type" && rq.content_type.data == nullptr) rq.content_type = str(v);
   }
+  if (!q.resume.empty()) rq.resume = q.resume.data();
   mc_alloc a{&Arena::alloc, &arena};
   mc_verdict v;
   REQUIRE(mc_evaluate(r.rs.get(), &rq, &a, &v) == 0);
@@ -100,6 +102,26 @@ inline std::string answer(Rules& r, const Request& q) {
   Arena arena;
   mc_verdict v = eval(r, q, arena);
   return v.rule < 0 ? "pass" : std::string(reinterpret_cast<const char*>(v.id.data), v.id.len);
+}
+
+// As the module: without the body first; when a rule asks for it, again with the body, resuming
+// from the first verdict (its resume copied out of the first evaluation's memory). The answering
+// rule and the detected ones, as "ID [D1 D2]".
+inline std::string answer_in_two_phases(Rules& r, Request q) {
+  Arena first, second;
+  q.body_read = 0;
+  mc_verdict v = eval(r, q, first);
+  if (v.need_body) {
+    q.resume.assign(static_cast<const char*>(v.resume), v.resume_len);
+    q.body_read = 1;
+    v = eval(r, q, second);
+  }
+  std::string out = v.rule < 0 ? "pass" : std::string(reinterpret_cast<const char*>(v.id.data), v.id.len);
+  for (std::size_t i = 0; i < v.ndetected; ++i) {
+    mc_str id = mc_rule_id(r.rs.get(), v.detected[i]);
+    out += (i ? " " : " [") + std::string(reinterpret_cast<const char*>(id.data), id.len) + (i + 1 == v.ndetected ? "]" : "");
+  }
+  return out;
 }
 
 }  // namespace core_test

@@ -157,6 +157,7 @@ TEST_CASE("Prefilter: merged scans let through every rule the unfiltered rules m
       mc_ruleset_all_candidates(gated.rs.get(), 1);  // and the same rules with every rule run
       REQUIRE(got == answer(gated, q));
       mc_ruleset_all_candidates(gated.rs.get(), 0);
+      REQUIRE(got == answer_in_two_phases(gated, q));  // and as the module: the body's turn resumed
     }
   }
 }
