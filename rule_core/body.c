@@ -1,5 +1,5 @@
-/* Request bodies: the form a body holds (application/x-www-form-urlencoded or multipart/form-data),
- * parsed once per request and shared by every rule that reads body_arg:NAME, body_args,
+/* Request bodies: the form a body holds (application/x-www-form-urlencoded, multipart/form-data, or
+ * JSON's fields: json.c), parsed once per request and shared by every rule that reads body_arg:NAME, body_args,
  * body_arg_names or files. */
 #include "core_internal.h"
 
@@ -14,6 +14,16 @@ static int media_type_is(mc_str ct, const char *type)
     i += n;
     while (i < ct.len && (ct.data[i] == ' ' || ct.data[i] == '\t')) i++;
     return i == ct.len || ct.data[i] == ';';
+}
+
+int mc_is_json_type(mc_str ct)
+{
+    size_t i = 0, start;
+    while (i < ct.len && (ct.data[i] == ' ' || ct.data[i] == '\t')) i++;
+    start = i;
+    while (i < ct.len && ct.data[i] != ';' && ct.data[i] != ' ' && ct.data[i] != '\t') i++;
+    return media_type_is(ct, "application/json") ||
+           (i - start >= 6 && mc_strncasecmp(ct.data + i - 5, (const unsigned char *) "+json", 5) == 0 && memchr(ct.data + start, '/', i - start));
 }
 
 /* The value of parameter `name` in "type; a=1; name="x"" (quoted or a token); 0 when absent. An
@@ -141,6 +151,9 @@ int mc_parse_form(const mc_request *rq, size_t cap, const mc_alloc *a, mc_form *
         if (f->names == NULL || f->values == NULL) return -1;
         f->n = mc_split_args(body, f->names, f->values, max);
         return mc_form_index(f, a);
+    }
+    if (mc_is_json_type(ct)) {
+        return mc_parse_json(body, a, f) == 0 ? mc_form_index(f, a) : -1;
     }
     if (media_type_is(ct, "multipart/form-data") && header_param(ct, "boundary", &boundary) && boundary.len > 0 &&
         boundary.len <= 200) {

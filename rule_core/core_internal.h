@@ -16,7 +16,8 @@ typedef enum {
     MC_IN_COOKIE_NAMED, MC_IN_ARG, MC_IN_ARGS, MC_IN_ARG_NAMES, MC_IN_HEADERS, MC_IN_HEADER_NAMES,
     MC_IN_PATH_RAW_DECODED,
     MC_IN_URI_SCAN,  /* the prefilter's: request_uri, and the query when it is not request_uri's tail */
-    MC_IN_BODY, MC_IN_BODY_ARG, MC_IN_BODY_ARGS, MC_IN_BODY_ARG_NAMES, MC_IN_FILES
+    MC_IN_BODY, MC_IN_BODY_ARG, MC_IN_BODY_ARGS, MC_IN_BODY_ARG_NAMES, MC_IN_FILES,
+    MC_IN_BODY_SCAN  /* the prefilter's: the body, and a JSON body with its strings decoded */
 } mc_input;
 
 #define MC_IS_BODY_INPUT(k) ((k) >= MC_IN_BODY)
@@ -174,9 +175,18 @@ typedef struct {
     mc_str *keys;      /* each field's name as rules compare it: decoded when encoded */
     uint32_t *hashes;  /* mc_name_hash of each key */
     uint64_t bloom[4]; /* of the hashes: which names the form certainly lacks */
+    mc_str *members;   /* JSON: every member name (body_arg_names); NULL for other forms */
+    size_t nmembers;
 } mc_form;
 
 int mc_parse_form(const mc_request *rq, size_t cap, const mc_alloc *a, mc_form *f);
+/* Whether a Content-Type is JSON's (application/json, or a type ending in +json). */
+int mc_is_json_type(mc_str content_type);
+/* A JSON body's fields (json.c): each scalar named after the member holding it; the member names. */
+int mc_parse_json(mc_str body, const mc_alloc *a, mc_form *f);
+/* The body with its JSON strings decoded, when it has a backslash: 1 (out set), 0 (none needed),
+ * -1 out of memory. Each decoded string and member name of mc_parse_json is a piece of it. */
+int mc_json_decoded_body(mc_str body, const mc_alloc *a, mc_str *out);
 /* Fills keys, hashes and bloom once (the fields' names are compared by every named rule). */
 int mc_form_index(mc_form *f, const mc_alloc *a);
 /* Whether field i is called name (hash its mc_name_hash), ASCII case folded. */

@@ -7,7 +7,7 @@
  *   value a piece of the query between '&' and '=', and a piece decoded on its own is a substring
  *   of the whole decoded, since neither separator is a hex digit (the decoder is back in its usual
  *   state after one). path_raw_decoded is its decoded head. When the query is not that tail (an
- *   embedder may pass them apart), it is scanned too (eval's MC_IN_URI_SCAN).
+ *   embedder may pass them apart), it is scanned too (values.c's MC_IN_URI_SCAN).
  * - header:NAME is in headers, cookie:NAME in cookie (raw, or decoded once).
  * - body_args, body_arg:NAME, body_arg_names and files (raw, or decoded once) are found in the
  *   body (raw, or decoded once): the form's names, values and file names are pieces of the body's
@@ -28,7 +28,7 @@
 /* The scans literals can share: each stands for its family's inputs, raw or decoded once. */
 enum { SRC_URI, SRC_HEADERS, SRC_COOKIE, SRC_BODY, SRC_KINDS };
 
-static const mc_input kSourceKind[SRC_KINDS] = { MC_IN_URI_SCAN, MC_IN_HEADERS, MC_IN_COOKIE, MC_IN_BODY };
+static const mc_input kSourceKind[SRC_KINDS] = { MC_IN_URI_SCAN, MC_IN_HEADERS, MC_IN_COOKIE, MC_IN_BODY_SCAN };
 
 static int is_named(mc_input k) { return k == MC_IN_ARG || k == MC_IN_HEADER || k == MC_IN_COOKIE_NAMED || k == MC_IN_BODY_ARG; }
 

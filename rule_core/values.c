@@ -94,12 +94,18 @@ static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t
     mc_form *f = &st->form;
     size_t i;
 
+    int rc;
+
     *n = 0;
-    if (s->kind == MC_IN_BODY) {
-        if ((*out = st->a->alloc(st->a->ctx, sizeof(mc_str))) == NULL) return -1;
+    if (s->kind == MC_IN_BODY || s->kind == MC_IN_BODY_SCAN) {
+        if ((*out = st->a->alloc(st->a->ctx, 2 * sizeof(mc_str))) == NULL) return -1;
         (*out)[0] = st->rq->body;
         if ((*out)[0].len > s->cap) (*out)[0].len = s->cap;
         *n = 1;
+        if (s->kind == MC_IN_BODY_SCAN && mc_is_json_type(st->rq->content_type)) {
+            if ((rc = mc_json_decoded_body((*out)[0], st->a, &(*out)[1])) < 0) return -1;
+            *n += (size_t) rc;
+        }
         return 0;
     }
     if (!st->have_form || st->form_cap != s->cap) {
@@ -107,9 +113,13 @@ static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t
         st->form_cap = s->cap;
         st->have_form = 1;
     }
-    if ((*out = st->a->alloc(st->a->ctx, ((f->n > f->nfiles ? f->n : f->nfiles) + 1) * sizeof(mc_str))) == NULL) return -1;
+    if ((*out = st->a->alloc(st->a->ctx, ((f->n > f->nfiles ? f->n : f->nfiles) + f->nmembers + 1) * sizeof(mc_str))) == NULL) return -1;
     if (s->kind == MC_IN_FILES) {
         for (i = 0; i < f->nfiles; i++) (*out)[(*n)++] = f->files[i];
+        return 0;
+    }
+    if (s->kind == MC_IN_BODY_ARG_NAMES && f->members != NULL) {  /* JSON: every member name */
+        for (i = 0; i < f->nmembers; i++) (*out)[(*n)++] = f->members[i];
         return 0;
     }
     if (s->kind == MC_IN_BODY_ARG && !mc_form_may_have(f, s->name_hash)) return 0;

@@ -67,6 +67,34 @@ TEST_CASE("Core: multipart fields, file names, and file contents outside body_ar
   CHECK(answer(raw, Request().body(multipart("XyZ123"), type)) == "RAW");
 }
 
+TEST_CASE("Core: JSON bodies: each scalar a field named by its member, every member name, strings decoded", "[rule_core][body]") {
+  Rules r;
+  REQUIRE(r.add("CMD 403 when body_arg:cmd raw contains* " + hex("uname")));
+  REQUIRE(r.add("PROTO 403 when body_arg_names raw eq " + hex("__proto__")));
+  REQUIRE(r.add("JNDI 403 when body_args raw contains* " + hex("${jndi:")));
+  REQUIRE(r.add("ADMIN 403 when body_arg:isAdmin raw eq " + hex("true")));
+  REQUIRE(r.add("UTF8 403 when body_args raw eq " + hex("caf\xc3\xa9 \xf0\x9f\x98\x80")));
+  REQUIRE(r.add("RAW 403 when body raw contains " + hex("\\u0072aw")));
+  r.finish();
+  auto json = [&](const std::string& b, const std::string& type = "application/json") { return answer(r, Request().body(b, type)); };
+  CHECK(json(R"({"a": {"b": [{"cmd": "UNAME -a"}]}})") == "CMD");          // any depth
+  CHECK(json(R"({"cmd": ["ls", "uname"]})") == "CMD");                      // an array's elements take its name
+  CHECK(json(R"({"x": "uname", "cmd": "ls"})") == "pass");                  // another member's value
+  CHECK(json(R"({"\u0063md": "uname"})") == "CMD");                         // the name decoded too
+  CHECK(json(R"({"__proto__": {"polluted": 1}})") == "PROTO");              // a member holding an object is named
+  CHECK(json(R"({"u": "\u0024{jndi:ldap://x/a}"})") == "JNDI");             // escapes decoded
+  CHECK(json(R"(["${\u006A\u006Edi:dns://x}"])") == "JNDI");                // top-level array, no name
+  CHECK(json(R"({"user": {"isAdmin": true}})") == "ADMIN");                 // literals as written
+  CHECK(json(R"({"s": "caf\u00e9 \ud83d\ude00"})") == "UTF8");              // UTF-8, a surrogate pair as one character
+  CHECK(json(R"({"s": "\u0072aw"})") == "RAW");                             // `body` stays raw
+  CHECK(json(R"({"cmd": "uname"})", "application/vnd.api+json; charset=utf-8") == "CMD");
+  CHECK(json(R"({"cmd": "uname"})", "text/plain") == "pass");               // not JSON: no fields
+  CHECK(json(R"({"cmd" "x" ,,, ] "uname" {"cmd":"uname"})") == "CMD");      // a syntax error hides nothing after it
+  CHECK(json(R"({"cmd": "un\ame \q"})") == "pass");                         // unknown escapes kept as written
+  CHECK(json(R"({"cmd": "\u0075name)") == "CMD");                           // a string cut off runs to the end
+  CHECK(json(std::string(300, '[') + R"("x", {"cmd": "uname"})") == "CMD");  // deeper than the names kept
+}
+
 TEST_CASE("Core: the cap bounds what is inspected; oversize pass or block", "[rule_core][body]") {
   const std::string padded = std::string(100, 'a') + "&cmd=uname";
   Rules pass;

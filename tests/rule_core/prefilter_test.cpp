@@ -73,7 +73,7 @@ std::string tables(const Rules& r) {
   for (std::size_t i = 0; i < rs->nplain; ++i) {
     const mc_subject& s = rs->subjects[rs->grams[rs->plain[i]].subject];
     static const std::pair<mc_input, const char*> names[] = {{MC_IN_URI_SCAN, "uri"}, {MC_IN_HEADERS, "headers"},
-                                                             {MC_IN_COOKIE, "cookie"}, {MC_IN_BODY, "body"}, {MC_IN_PATH, "path"}};
+                                                             {MC_IN_COOKIE, "cookie"}, {MC_IN_BODY_SCAN, "body"}, {MC_IN_PATH, "path"}};
     std::string name = "other";
     for (const auto& [k, n] : names) {
       if (s.kind == k) name = n;
@@ -142,8 +142,14 @@ TEST_CASE("Prefilter: merged scans let through every rule the unfiltered rules m
       if (rng.next(2) == 0) {  // a form, urlencoded or multipart, with encodings and odd names
         static const std::vector<std::string> form_parts = {"id=", "%69d=", "&", "=", "../", "%2e%2e/", "a+a", "jndi:",
                                                             "am5kaTo%3D", "x", "evil", "%", "%4", ";", "data=", "&file=", "FILE="};
-        if (rng.next(2) == 0) {
+        static const std::vector<std::string> json_parts = {"{", "}", "[", "]", "\"id\":", "\"%69d\":", ",", "\"", "\\u0069d",
+                                                            "\\\"", "\\", "jndi:", "\\u004a\\u004edi:", "evil", "\\ud83d\\ude00", "1",
+                                                            "true", ":", "\"file\":", "../", "\\/", "\"data\": \"", "\\u0065vil"};
+        std::size_t kind = rng.next(3);
+        if (kind == 0) {
           q.body(pick(rng, form_parts, rng.next(10)), "application/x-www-form-urlencoded");
+        } else if (kind == 1) {  // JSON: member names, nesting, string escapes (also broken ones)
+          q.body(pick(rng, json_parts, rng.next(14)), rng.next(2) ? "application/json" : "application/problem+json; charset=utf-8");
         } else {
           std::string b = "--B\r\nContent-Disposition: form-data; name=\"" + pick(rng, {"id", "ID", "x", "data", "file"}, 1) +
                           "\"; filename=\"" + pick(rng, form_parts, rng.next(3)) + "\"\r\n\r\n" + pick(rng, form_parts, rng.next(6)) +

@@ -7,6 +7,7 @@ import json
 import sys
 
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
 def req(method, target, body="", headers=None, expect=None):
@@ -71,6 +72,12 @@ def expected():
         req("POST", "/owa/x", '{"u":"${jndi:ldap://e/a}"}', [["Content-Type", "text/plain"]], "passed"),
         req("POST", "/owa/x", '{"u":"${jndi:x}"}', [["Content-Type", "text/plain"], ["Content-Type", "application/json"]], "blocked"),
         req("POST", "/owa/x", "", [["Content-Type", FORM]], "passed"),
+        # JSON bodies: each scalar a field named by its member, at any depth; strings decoded
+        req("POST", "/owa/x", '{"a":{"cmd":";id"}}', [["Content-Type", JSON]], "blocked"),
+        req("POST", "/owa/x", '{"cmd":"\\u003bid"}', [["Content-Type", JSON]], "blocked"),
+        req("POST", "/owa/x", '{"cmd":"ls","x":";id"}', [["Content-Type", JSON]], "passed"),
+        req("POST", "/owa/x", '{"class.module.classLoader":{"x":1}}', [["Content-Type", "application/vnd.api+json"]], "blocked"),
+        chunked('{"cmd":["ls","|uname"]}', "blocked", ctype=JSON),
     ]
 
 
@@ -90,6 +97,9 @@ def variants():
         out.append(req("POST", "/owa/x", body, [["Content-Type", "application/json"]], None))
     for body in ["a=1&cmd=;id", "cmd=ls", "class.module.x=1"]:
         out.append(chunked(body, None))
+    for value in [";id", "\\u003bid", "\\u003Bid", "%3Bid", "\\\\;id", ";\\u0069d", "\\;id", "ls"]:
+        for shape in ['{"cmd":"%s"}', '{"a":[{"cmd":"%s"}]}', '{"c\\u006dd":"%s"}', '["%s"]', '{"cmd":"%s', '{"cmd" "%s"}']:
+            out.append(req("POST", "/owa/x", shape % value, [["Content-Type", JSON]], None))
     for v in out:
         v["expect"] = "passed"  # not asserted: offline and live are compared
     return out
