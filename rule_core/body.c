@@ -18,12 +18,15 @@ static int media_type_is(mc_str ct, const char *type)
 
 int mc_is_json_type(mc_str ct)
 {
-    size_t i = 0, start;
-    while (i < ct.len && (ct.data[i] == ' ' || ct.data[i] == '\t')) i++;
-    start = i;
-    while (i < ct.len && ct.data[i] != ';' && ct.data[i] != ' ' && ct.data[i] != '\t') i++;
-    return media_type_is(ct, "application/json") ||
-           (i - start >= 6 && mc_strncasecmp(ct.data + i - 5, (const unsigned char *) "+json", 5) == 0 && memchr(ct.data + start, '/', i - start));
+    const unsigned char *p = ct.data, *end = ct.data + ct.len, *semi = ct.len ? memchr(ct.data, ';', ct.len) : NULL;
+    size_t n;
+
+    if (semi != NULL) end = semi;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    n = (size_t) (end - p);  /* the media type, parameters and spaces left out */
+    if (n == 16) return mc_strncasecmp(p, (const unsigned char *) "application/json", 16) == 0;
+    return n > 6 && mc_strncasecmp(end - 5, (const unsigned char *) "+json", 5) == 0 && memchr(p, '/', n - 5) != NULL;
 }
 
 /* The value of parameter `name` in "type; a=1; name="x"" (quoted or a token); 0 when absent. An

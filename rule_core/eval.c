@@ -253,6 +253,7 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
     memset(st.have, 0, rs->nsubjects);  /* values[] and nvalues[] are read only where have[] is set */
     st.regexes = 0;
     st.have_query = st.have_form = st.have_cookies = 0;
+    st.json = -1;
     st.rs = rs;
     st.rq = rq;
     st.a = a;

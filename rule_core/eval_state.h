@@ -20,6 +20,7 @@ typedef struct {
     int have_form;
     mc_str cookies;  /* every Cookie header joined, once */
     int have_cookies;
+    int json;  /* whether the body is JSON (mc_is_json_type); -1 until asked */
 } eval_state;
 
 extern const unsigned char mc_empty[4];

@@ -102,7 +102,8 @@ static int body_values(eval_state *st, const mc_subject *s, mc_str **out, size_t
         (*out)[0] = st->rq->body;
         if ((*out)[0].len > s->cap) (*out)[0].len = s->cap;
         *n = 1;
-        if (s->kind == MC_IN_BODY_SCAN && mc_is_json_type(st->rq->content_type)) {
+        if (s->kind == MC_IN_BODY_SCAN && st->json < 0) st->json = mc_is_json_type(st->rq->content_type);
+        if (s->kind == MC_IN_BODY_SCAN && st->json) {
             if ((rc = mc_json_decoded_body((*out)[0], st->a, &(*out)[1])) < 0) return -1;
             *n += (size_t) rc;
         }

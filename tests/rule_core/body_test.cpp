@@ -1,5 +1,6 @@
 // The rule core on request bodies (forms, multipart, caps, deferred reading) and detect mode.
 #include "core_helpers.hpp"
+#include "core_internal.h"
 
 #include <catch2/catch.hpp>
 
@@ -93,6 +94,13 @@ TEST_CASE("Core: JSON bodies: each scalar a field named by its member, every mem
   CHECK(json(R"({"cmd": "un\ame \q"})") == "pass");                         // unknown escapes kept as written
   CHECK(json(R"({"cmd": "\u0075name)") == "CMD");                           // a string cut off runs to the end
   CHECK(json(std::string(300, '[') + R"("x", {"cmd": "uname"})") == "CMD");  // deeper than the names kept
+  for (const char* type : {"application/json", " Application/JSON ", "application/json;charset=utf-8", "application/json ; x=1",
+                           "application/problem+json", "application/vnd.api+JSON; v=2"}) {
+    CHECK(mc_is_json_type(str(type)) == 1);
+  }
+  for (const char* type : {"", "application/jsonx", "application/json x", "+json", "text/plain; x=+json", "application/x-www-form-urlencoded"}) {
+    CHECK(mc_is_json_type(str(type)) == 0);
+  }
 }
 
 TEST_CASE("Core: the cap bounds what is inspected; oversize pass or block", "[rule_core][body]") {
