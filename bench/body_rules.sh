@@ -8,7 +8,9 @@
 #  2. Benign POST, 2 KiB urlencoded form, 50 body rules (one field, any field, field names, the raw
 #     body). Target: <= 10 us added per request; ModSecurity with the same 50 rules, and the ratio.
 # Both rule sets come from bench/lib/gen_rules.py, written once for each engine. Rounds alternate the
-# servers compared (same worker, no reload between them); figures are medians of the rounds.
+# servers compared (same worker, no reload between them); figures are medians of the rounds. Two
+# figures do not move with the machine's noise: nginx's instructions per request under callgrind, and
+# the module's share of the worker's perf samples (times the worker CPU per request: its own time).
 # Usage: bench/body_rules.sh [BUILD_DIR]   (prints figures and ratios; asserts nothing)
 # Environment: ROUNDS (11), WRK_SECONDS (2), WORKLOAD=get (the GET workload alone), PROFILE=get|post
 # (perf, where the worker spends its cycles, instead of the rounds), CG_REQUESTS (2000).
@@ -143,14 +145,27 @@ profile() {
   perf report -i "$work/perf.data" --children --sort sym --stdio -g none 2>/dev/null | grep -E "mitigd_handler|mc_evaluate" | head -4
   perf report -i "$work/perf.data" --no-children --sort dso,sym --percent-limit 0.4 --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | head -40
 }
+# The module's share of the worker's perf samples (cpu-clock) in a 3 s run on mitigd's server, in
+# percent. Times the worker CPU per request, it is the module's own time, free of the round-to-round
+# noise in everything else the worker does (libc calls the module makes are not in it). "-": no perf.
+module_share() {
+  command -v perf >/dev/null || { echo "-"; return; }
+  local w; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"
+  perf record -q -o "$work/share.data" -p "$w" -- sleep 3 2>/dev/null & local rec=$!
+  taskset -c 1 wrk -t1 -c32 -d3s "${headers[@]}" "$@" "http://127.0.0.1:$ours$uri" >/dev/null; wait "$rec" || true
+  perf report -i "$work/share.data" --no-children --sort dso --stdio 2>/dev/null |
+    awk '/ngx_http_mitigd_module/ { gsub("%", "", $1); print $1; found = 1 } END { if (!found) print "-" }'
+}
 [ "${PROFILE:-}" = get ] && { profile; exit 0; }
 get="$(rounds get "$bare" "$ours" "$msget" -- )"
+share_get="$(module_share)"
 rm -f "$work"/manifests/*.json && cp "$work"/body50/*.json "$work/manifests/" && apply
 sanity="$sanity; body: ours $(check_blocked -d 'autodiscovercmd0=;id' "http://127.0.0.1:$ours/x"), modsec $(check_blocked -d 'autodiscovercmd0=;id' "http://127.0.0.1:$msbody/x")"
 [ "${PROFILE:-}" = post ] && { profile -s "$work/post.lua"; exit 0; }
-post="-"; cg_post="post"
+post="-"; cg_post="post"; share_post="-"
 if [ "${WORKLOAD:-both}" != get ]; then  # WORKLOAD=get: the GET workload alone (more rounds in the time)
   post="$(rounds post "$bare" "$ours" "$msbody" -- -s "$work/post.lua")"
+  share_post="$(module_share -s "$work/post.lua")"
   printf '%s' "$form" > "$work/form.txt"
   cg_post="$(instructions post POST "$work/form.txt")"
 fi
@@ -159,12 +174,13 @@ cg_get="$(instructions get GET)"
 
 echo "bench/body_rules: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), ModSecurity $(dpkg-query -W -f='${Version}' libmodsecurity3), 1 worker on CPU 0, wrk -t1 -c32 on CPU 1, ${ROUNDS:-11} alternating rounds"
 echo "  a known exploit is refused by each engine (403 expected): $sanity"
-python3 - "$get" "$post" "$bare" "$ours" "$msget" "$msbody" "$cg_get" "$cg_post" "$cg_bare" "$cg_ours" <<'PY'
+python3 - "$get" "$post" "$bare" "$ours" "$msget" "$msbody" "$cg_get" "$cg_post" "$cg_bare" "$cg_ours" "$share_get" "$share_post" <<'PY'
 import statistics, sys
 get, post = sys.argv[1].split(), sys.argv[2].split()
 bare, ours, msget, msbody = sys.argv[3:7]
 cg = {line.split()[0]: line.split()[1:] for line in sys.argv[7:9]}
 cg_bare, cg_ours = sys.argv[9:11]
+share = {"get": sys.argv[11], "post": sys.argv[12]}
 def table(line):
     by = {}
     for item in line[1:]:
@@ -195,6 +211,9 @@ def report(title, line, ms_port, target, name):
           f" (rounds, req/s bare/mitigd/ModSecurity: {', '.join(f'{x[0]:.0f}/{y[0]:.0f}/{z[0]:.0f}' for x, y, z in zip(b, o, m))})")
     bad = sum(x[2] for x in b + o + m)
     print(instructions(name))
+    if share[name] != "-":
+        print(f"    perf, a 3 s run on mitigd: the module's code is {share[name]}% of the worker's samples,"
+              f" about {float(share[name]) / 100 * med(o, 1):.0f} ns of its {med(o, 1):.0f} ns per request")
     if bad: print(f"    WARNING: {bad:.0f} non-2xx answers during the runs")
 report("benign GET (300-byte URI, browser headers), 300 rules: target >= 90% of bare, <= 1000 ns added", get, msget, "target <= 1000 ns", "get")
 if post != ["-"]:

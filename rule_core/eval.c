@@ -192,11 +192,14 @@ static int take_resume(eval_state *st, uint64_t *seen, size_t words, mc_verdict 
     const size_t *detected;
     size_t i;
 
-    if (r == NULL || !st->rq->body_read || r->rs != st->rs || r->words != words) return 0;
+    if (r == NULL || !st->rq->body_read || r->rs != st->rs || r->words != words || r->rule >= st->rs->nrules ||
+        r->ndetected > st->rs->ndetect) {
+        return 0;  /* none, or not this rule set's: everything is evaluated */
+    }
     memcpy(seen, r + 1, words * sizeof(uint64_t));
     detected = (const size_t *) ((const uint64_t *) (r + 1) + words);
     for (i = 0; i < r->ndetected; i++) {
-        if (add_detected(st, out, detected[i]) != 0) return -1;
+        if (detected[i] < r->rule && add_detected(st, out, detected[i]) != 0) return -1;
     }
     *start = r->rule;
     return 1;
