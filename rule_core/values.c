@@ -206,11 +206,17 @@ static size_t base_values(eval_state *st, const mc_subject *s, mc_str cookies, m
     case MC_IN_HEADER:
     case MC_IN_HEADERS:
     case MC_IN_HEADER_NAMES:
-        for (i = 0; i < rq->nheaders && n < max; i++) {
-            if (s->kind == MC_IN_HEADER_NAMES) out[n++] = rq->headers[i].name;
-            else if (s->kind == MC_IN_HEADERS || name_is(rq->headers[i].name, s->name, s->name_len)) out[n++] = rq->headers[i].value;
+        if (s->kind == MC_IN_HEADER_NAMES) {
+            for (i = 0; i < rq->nheaders && i < max; i++) out[i] = rq->headers[i].name;
+            return i;
         }
-        if (s->kind != MC_IN_HEADER) return n;
+        if (s->kind == MC_IN_HEADERS) {
+            for (i = 0; i < rq->nheaders && i < max; i++) out[i] = rq->headers[i].value;
+            return i;
+        }
+        for (i = 0; i < rq->nheaders && n < max; i++) {
+            if (name_is(rq->headers[i].name, s->name, s->name_len)) out[n++] = rq->headers[i].value;
+        }
         break;
     case MC_IN_ARG:
     case MC_IN_ARGS:

@@ -301,4 +301,22 @@ TEST_CASE("Core: the vector case fold, escape search and '+' replacement equal a
     REQUIRE(spaced[m] == 0);
     REQUIRE(mc_find_escape(p, m) == first);
   }
+  const std::string letters = "aAzZ@`[{-";  // the case-insensitive compare, word and short-name paths
+  for (int n = 0; n < 3000; ++n) {
+    std::size_t len = n % 21;
+    std::string x, y;
+    for (std::size_t i = 0; i < len; ++i) {
+      seed = seed * 1103515245 + 12345;
+      x += letters[(seed >> 16) % letters.size()];
+      y += (seed >> 8) % 5 ? x.back() : letters[(seed >> 20) % letters.size()];
+      if ((seed >> 4) % 2 && std::isalpha(static_cast<unsigned char>(y.back()))) y.back() ^= 0x20;
+    }
+    int want = 0;
+    for (std::size_t i = 0; i < len && want == 0; ++i) {
+      int a = std::tolower(static_cast<unsigned char>(x[i])), b = std::tolower(static_cast<unsigned char>(y[i]));
+      want = a < b ? -1 : a > b;
+    }
+    int got = mc_strncasecmp(reinterpret_cast<const unsigned char*>(x.data()), reinterpret_cast<const unsigned char*>(y.data()), len);
+    REQUIRE((got > 0) - (got < 0) == want);
+  }
 }
