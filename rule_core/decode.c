@@ -6,7 +6,30 @@
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
+
+/* 16 bytes with every '+' turned into a space (xor 0x0b where a byte equals '+'). */
+static inline __m128i plus_to_space16(__m128i v)
+{
+    return _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')), _mm_set1_epi8('+' ^ ' ')));
+}
+
+/* 16 bytes ASCII lower-cased: the bytes in 'A'..'Z' are those whose value plus 0x3f (wrapping) is
+ * below -128 + 26 as signed bytes; 0x20 is or-ed into exactly those. */
+static inline __m128i fold16(__m128i v)
+{
+    __m128i upper = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x3f)), _mm_set1_epi8(-128 + 26));
+    return _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+}
 #endif
+
+/* n bytes (4 to 7) as one word: two four-byte loads, overlapping. Equal bytes give equal words. */
+static inline uint64_t load_4to7(const unsigned char *p, size_t n)
+{
+    uint32_t lo, hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + n - 4, 4);
+    return (uint64_t) hi << 32 | lo;
+}
 
 /* Each byte's hex digit value, or -1 (16 rows of 16 bytes). */
 static const signed char kHex[256] = {
@@ -68,14 +91,11 @@ void mc_plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
 {
     size_t i = 0;
 #ifdef __SSE2__
-    const __m128i plus16 = _mm_set1_epi8('+'), flip = _mm_set1_epi8('+' ^ ' ');
     for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
-        _mm_storeu_si128((__m128i *) (d + i), _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus16), flip)));
+        _mm_storeu_si128((__m128i *) (d + i), plus_to_space16(_mm_loadu_si128((const __m128i *) (p + i))));
     }
     if (i < n && n >= 16) {  /* the last 16 again: the same bytes come out */
-        __m128i v = _mm_loadu_si128((const __m128i *) (p + n - 16));
-        _mm_storeu_si128((__m128i *) (d + n - 16), _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus16), flip)));
+        _mm_storeu_si128((__m128i *) (d + n - 16), plus_to_space16(_mm_loadu_si128((const __m128i *) (p + n - 16))));
         return;
     }
 #endif
@@ -91,21 +111,17 @@ void mc_plus_to_space(const unsigned char *p, size_t n, unsigned char *d)
     for (; i < n; i++) d[i] = p[i] == '+' ? ' ' : p[i];
 }
 
-/* Under 16 bytes or without SSE2, eight at a time by mc_fold8. With it: the bytes in 'A'..'Z' are those whose value
- * plus 0x3f (wrapping) is below -128 + 26 as signed bytes; 0x20 is or-ed into exactly those. */
+/* 16 bytes at a time with SSE2 (fold16), the last 16 overlapping; under 16 bytes or without SSE2,
+ * eight at a time by mc_fold8. */
 void mc_fold_copy(const unsigned char *p, size_t len, unsigned char *q)
 {
     size_t i = 0;
 #ifdef __SSE2__
-    const __m128i shift = _mm_set1_epi8(0x3f), limit = _mm_set1_epi8(-128 + 26), bit = _mm_set1_epi8(0x20);
-    __m128i v;
     for (; i + 16 <= len; i += 16) {
-        v = _mm_loadu_si128((const __m128i *) (p + i));
-        _mm_storeu_si128((__m128i *) (q + i), _mm_or_si128(v, _mm_and_si128(_mm_cmplt_epi8(_mm_add_epi8(v, shift), limit), bit)));
+        _mm_storeu_si128((__m128i *) (q + i), fold16(_mm_loadu_si128((const __m128i *) (p + i))));
     }
     if (i < len && len >= 16) {  /* the last 16 again: folding twice changes nothing */
-        v = _mm_loadu_si128((const __m128i *) (p + len - 16));
-        _mm_storeu_si128((__m128i *) (q + len - 16), _mm_or_si128(v, _mm_and_si128(_mm_cmplt_epi8(_mm_add_epi8(v, shift), limit), bit)));
+        _mm_storeu_si128((__m128i *) (q + len - 16), fold16(_mm_loadu_si128((const __m128i *) (p + len - 16))));
         return;
     }
 #endif
@@ -146,13 +162,13 @@ size_t mc_unescape(const unsigned char *p, size_t len, unsigned char *out)
     unsigned char *d = out;
     size_t run;
 #ifdef __SSE2__
-    const __m128i percent = _mm_set1_epi8('%'), plus = _mm_set1_epi8('+'), flip = _mm_set1_epi8('+' ^ ' ');
+    const __m128i percent = _mm_set1_epi8('%');
     unsigned m;
 
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *) p);
         m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, percent));
-        _mm_storeu_si128((__m128i *) d, _mm_xor_si128(v, _mm_and_si128(_mm_cmpeq_epi8(v, plus), flip)));
+        _mm_storeu_si128((__m128i *) d, plus_to_space16(v));
         run = m != 0 ? (size_t) __builtin_ctz(m) : 16;
         p += run;
         d += run;
@@ -277,13 +293,10 @@ uint32_t mc_name_hash(const unsigned char *p, size_t n)
         h ^= h >> 31;
     }
     if (i < n) {  /* the last eight bytes again (overlapping), or the few there are */
-        uint32_t lo, hi;
         if (n >= 8) {
             memcpy(&w, p + n - 8, 8);
-        } else if (n >= 4) {  /* two four-byte loads, overlapping when n < 8 */
-            memcpy(&lo, p, 4);
-            memcpy(&hi, p + n - 4, 4);
-            w = (uint64_t) hi << 32 | lo;
+        } else if (n >= 4) {
+            w = load_4to7(p, n);
         } else {
             w = (uint64_t) p[0] | (uint64_t) p[n / 2] << 8 | (uint64_t) p[n - 1] << 16;
         }
@@ -299,21 +312,12 @@ int mc_strncasecmp(const unsigned char *a, const unsigned char *b, size_t n)
 {
     size_t i = 0;
     uint64_t x8, y8;
-    uint32_t lo, hi;
     for (; i + 8 <= n; i += 8) {  /* equal words skipped eight bytes at a time; a difference is ordered below */
         memcpy(&x8, a + i, 8);
         memcpy(&y8, b + i, 8);
         if (mc_fold8(x8) != mc_fold8(y8)) break;
     }
-    if (n >= 4 && n < 8) {  /* short names ("Cookie", "Host"): two overlapping four-byte loads a side */
-        memcpy(&lo, a, 4);
-        memcpy(&hi, a + n - 4, 4);
-        x8 = (uint64_t) hi << 32 | lo;
-        memcpy(&lo, b, 4);
-        memcpy(&hi, b + n - 4, 4);
-        y8 = (uint64_t) hi << 32 | lo;
-        if (mc_fold8(x8) == mc_fold8(y8)) return 0;
-    }
+    if (n >= 4 && n < 8 && mc_fold8(load_4to7(a, n)) == mc_fold8(load_4to7(b, n))) return 0;  /* "Cookie", "Host" */
     for (; i < n; i++) {
         unsigned char x = a[i], y = b[i];
         x = mc_lower(x);

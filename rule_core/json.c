@@ -51,7 +51,7 @@ static size_t put_utf8(unsigned cp, unsigned char *d)
 
 /* One escape at p (a backslash) decoded into d: the bytes written; *p moved past it. Never more
  * bytes than it reads (a surrogate pair is 12 bytes in, 4 out). */
-static size_t unescape_one(const unsigned char **p, const unsigned char *end, unsigned char *d)
+static size_t json_escape(const unsigned char **p, const unsigned char *end, unsigned char *d)
 {
     static const unsigned char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
     const unsigned char *q = *p, *hit;
@@ -96,7 +96,7 @@ static size_t decode_string(const unsigned char *p, const unsigned char *end, un
     unsigned char *start = d;
     while (p < end && *p != '"') {
         if (*p == '\\') {
-            d += unescape_one(&p, end, d);
+            d += json_escape(&p, end, d);
         } else {
             *d++ = *p++;
         }
