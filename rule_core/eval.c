@@ -267,7 +267,7 @@ int mc_evaluate(const mc_ruleset *rs, const mc_request *rq, const mc_alloc *a, m
         if (!resumed && prefilter_request(&st, seen) != 0) return -1;
         if (rq->body_read && scan_plain(&st, seen, 1) != 0) return -1;
     }
-    if (!rq->body_read) memcpy(outside, seen, words * sizeof(uint64_t));
+    if (!rq->body_read && rs->body_cap > 0) memcpy(outside, seen, words * sizeof(uint64_t));  /* only a body rule asks */
     /* Unread, a body may hold the literals (their rules' other conditions decide whether it is
      * read); read, a body past a rule's cap may make it answer (oversize block) whatever its literals. */
     for (i = 0; i < words; i++) seen[i] |= rq->body_read ? rs->oversize[i] : rs->body_gated[i];

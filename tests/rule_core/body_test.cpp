@@ -194,6 +194,28 @@ TEST_CASE("Core: the evaluation with the body resumes the one without it: same v
   CHECK(answer(other, second) == "ONLY");
 }
 
+TEST_CASE("Core: the resumed evaluation does nothing twice: rules before the asking one are not run again, "
+          "literals found without the body still count", "[rule_core][body]") {
+  Rules r;
+  REQUIRE(r.add("SLOW 403 when path raw ~ ^/[0-9]{5}$"));  // no literal: runs on every request
+  REQUIRE(r.add("BODY 403 when body raw contains " + hex("evil")));
+  REQUIRE(r.add("HDR 403 when header:x-b raw contains " + hex("secret")));  // found in the first pass only
+  r.finish();
+  Request q = Request().target("/api").header("X-B", "secret").body("fine", "text/plain");
+  Arena first, second, fresh;
+  q.body_read = 0;
+  mc_verdict v = eval(r, q, first);
+  REQUIRE(v.need_body == 1);
+  q.body_read = 1;
+  mc_verdict again = eval(r, q, fresh);  // from scratch: SLOW's regex runs again
+  q.resume.assign(static_cast<const char*>(v.resume), v.resume_len);
+  mc_verdict resumed = eval(r, q, second);
+  CHECK(again.regexes == 1);
+  CHECK(resumed.regexes == 0);  // SLOW already failed without the body
+  REQUIRE(resumed.rule == 2);    // HDR: its literal came from the first pass, not scanned again
+  CHECK(again.rule == 2);
+}
+
 TEST_CASE("Core: oversize block answers even when the body's literal gate is absent", "[rule_core][body]") {
   Rules r;
   REQUIRE(r.add("JSP 403 body 100 block when files raw suffix* " + hex(".jsp")));
