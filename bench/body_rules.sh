@@ -135,11 +135,15 @@ apply() { "$mitigctl" apply > "$work/apply.log" 2>&1 || { echo "bench/body_rules
 cp "$work"/get300/*.json "$work/manifests/" && apply
 check_blocked() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 sanity="ours $(check_blocked "http://127.0.0.1:$ours/x?autodiscoverfile0=../a"), modsec $(check_blocked "http://127.0.0.1:$msget/x?autodiscoverfile0=../a")"
+# perf_worker DATA [WRK_ARGS]: perf samples (with call graphs) of the worker in a 3 s run on mitigd.
+perf_worker() {
+  local data="$1" w; shift; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"
+  perf record -q -g -o "$data" -p "$w" -- sleep 3 2>/dev/null & local rec=$!
+  taskset -c 1 wrk -t1 -c32 -d3s "${headers[@]}" "$@" "http://127.0.0.1:$ours$uri" >/dev/null; wait "$rec" || true
+}
 # PROFILE=get|post: instead of the rounds, where mitigd's worker spends its cycles (perf).
 profile() {
-  local w; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"
-  perf record -q -g -o "$work/perf.data" -p "$w" -- sleep 3 2>/dev/null & local rec=$!
-  taskset -c 1 wrk -t1 -c32 -d3s "${headers[@]}" "$@" "http://127.0.0.1:$ours$uri" >/dev/null; wait "$rec" || true
+  perf_worker "$work/perf.data" "$@"
   perf report -i "$work/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | head -8
   echo "the handler with what it calls (libc included):"
   perf report -i "$work/perf.data" --children --sort sym --stdio -g none 2>/dev/null | grep -E "mitigd_handler|mc_evaluate" | head -4
@@ -150,10 +154,8 @@ profile() {
 # noise in everything else the worker does (libc calls the module makes are not in it). "-": no perf.
 module_share() {
   command -v perf >/dev/null || { echo "-"; return; }
-  local w; w="$(pgrep -P "$(cat "$prefix/nginx.pid")" | head -1)"
-  perf record -q -o "$work/share.data" -p "$w" -- sleep 3 2>/dev/null & local rec=$!
-  taskset -c 1 wrk -t1 -c32 -d3s "${headers[@]}" "$@" "http://127.0.0.1:$ours$uri" >/dev/null; wait "$rec" || true
-  perf report -i "$work/share.data" --no-children --sort dso --stdio 2>/dev/null |
+  perf_worker "$work/share.data" "$@"
+  perf report -i "$work/share.data" --no-children --sort dso --stdio -g none 2>/dev/null |
     awk '/ngx_http_mitigd_module/ { gsub("%", "", $1); print $1; found = 1 } END { if (!found) print "-" }'
 }
 [ "${PROFILE:-}" = get ] && { profile; exit 0; }
